@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Copies the npm-installed front-end libraries into the package's static folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dst=src/vde/web/static/vendor
+mkdir -p "$dst"
+cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css "$dst/"
+cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js "$dst/"

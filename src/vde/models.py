@@ -1,0 +1,181 @@
+"""Plain data types shared by every layer (no I/O here).
+
+Units and conventions: ``ts`` are UTC epoch seconds (int64), power in W (float64), energy
+in Wh. Missing data is absent (no element / no row), never 0. Signs follow the workbook:
+production <= 0, consumption >= 0, total > 0 is grid import, total < 0 is export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# --- configuration -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SensorRow:
+    """One (installation, sensor) row of a configuration version."""
+
+    installation_id: str
+    sensor_id: str
+    token: str = field(repr=False)  # secret: never printed, logged or returned by an API
+    flm_id: str
+    function: str
+    net: int  # sign of the sensor in the installation's total (grid) power: -1, 0, 1
+    prod: int  # sign in production power
+    cons: int  # sign in consumption (informative)
+    ve: int  # electric-vehicle sign (informative)
+    start_ts: int  # when the sensor started counting for this installation [UTC epoch s]
+
+
+@dataclass(frozen=True)
+class ConfigVersion:
+    """An imported configuration. ``version_id`` is the import time in UTC epoch µs."""
+
+    version_id: int
+    rows: tuple[SensorRow, ...]
+
+    def installations(self) -> list[str]:
+        return sorted({r.installation_id for r in self.rows})
+
+    def rows_of(self, installation_id: str) -> list[SensorRow]:
+        return [r for r in self.rows if r.installation_id == installation_id]
+
+    def sensors(self) -> dict[str, SensorRow]:
+        """Distinct sensors: sensor_id -> the row with the earliest start (fetched once)."""
+        out: dict[str, SensorRow] = {}
+        for r in sorted(self.rows, key=lambda r: r.start_ts):
+            out.setdefault(r.sensor_id, r)
+        return out
+
+    def content_hash(self) -> str:
+        """Hash of the content (not the id): equal content means no new version is needed."""
+        h = hashlib.sha256()
+        for r in sorted(self.rows, key=lambda r: (r.installation_id, r.sensor_id)):
+            h.update(
+                f"{r.installation_id}|{r.sensor_id}|{r.token}|{r.flm_id}|{r.function}|"
+                f"{r.net}|{r.prod}|{r.cons}|{r.ve}|{r.start_ts}\n".encode()
+            )
+        return h.hexdigest()
+
+
+# --- time series -------------------------------------------------------------------------
+
+
+@dataclass
+class RawSeries:
+    """Raw power of one sensor on the 8-s grid. ``ts`` sorted, unique, multiples of 8."""
+
+    ts: np.ndarray  # int64 [UTC epoch s]
+    power_w: np.ndarray  # float64 [W]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
+class PowerSeries:
+    """Power of one installation on the 8-s grid (rows only where every sensor had data)."""
+
+    ts: np.ndarray  # int64 [UTC epoch s]
+    p_cons: np.ndarray  # float64 [W], >= 0 normally
+    p_prod: np.ndarray  # float64 [W], <= 0 normally
+    p_tot: np.ndarray  # float64 [W], > 0 import, < 0 export
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+#: Rollup resolutions [s]. 86400 buckets start at local (Europe/Brussels) midnight; the
+#: others are aligned on UTC multiples of the resolution (equal to local ones in Brussels).
+ROLLUP_RESOLUTIONS: tuple[int, ...] = (60, 900, 3600, 86400)
+
+#: Columns of a rollup bucket. ``n``: 8-s slots with data; ``e_*_wh``: energy [Wh]
+#: (import = energy of p_tot > 0, export = energy of p_tot < 0, as a positive number);
+#: ``p_*_min/mean/max``: power over the slots with data [W].
+ROLLUP_FIELDS: tuple[str, ...] = (
+    "n",
+    "e_cons_wh",
+    "e_prod_wh",
+    "e_tot_wh",
+    "e_import_wh",
+    "e_export_wh",
+    "p_cons_min",
+    "p_cons_mean",
+    "p_cons_max",
+    "p_prod_min",
+    "p_prod_mean",
+    "p_prod_max",
+    "p_tot_min",
+    "p_tot_mean",
+    "p_tot_max",
+)
+
+
+@dataclass
+class RollupBatch:
+    """Rollup buckets of one installation at one resolution, column-wise."""
+
+    resolution_s: int
+    ts: np.ndarray  # int64 bucket start [UTC epoch s]
+    columns: dict[str, np.ndarray]  # every name of ROLLUP_FIELDS; n is int64, others float64
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+# --- bookkeeping -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MissingInterval:
+    """Interval [start_ts, end_ts) of a sensor with no data, still to re-fetch."""
+
+    sensor_id: str
+    start_ts: int
+    end_ts: int
+    found_ts: int  # when the gap was first seen [UTC epoch s]
+
+
+@dataclass
+class SyncState:
+    """What the last syncs of a sensor achieved; feeds incremental sync and the admin page."""
+
+    sensor_id: str
+    last_ts: int | None = None  # ts of the last counter point stored [UTC epoch s]
+    last_counter_wh: float | None = None  # counter value at last_ts [Wh]
+    last_rid: int | None = None  # recycle id of that point
+    last_attempt_ts: int | None = None
+    last_success_ts: int | None = None
+    last_error: str | None = None  # short reason of the last failure, never a token
+    points_total: int = 0
+
+
+@dataclass
+class Alert:
+    """One alert: ``alert_id`` is stable for the same problem (kind:installation:day)."""
+
+    alert_id: str
+    kind: str  # "missing" | "sign" | "night"
+    installation_id: str
+    day: str  # local day checked, YYYY-MM-DD
+    summary: str
+    details: dict  # JSON-serialisable
+    fingerprint: str  # hash of the content: a changed alert is sent again
+    status: str = "pending"  # "pending" | "sent"
+    created_ts: int = 0
+    updated_ts: int = 0
+    sent_ts: int | None = None
+
+
+@dataclass
+class User:
+    login: str
+    role: str = "member"  # "member" | "admin"
+    password_hash: str | None = field(default=None, repr=False)  # argon2; never leaves the server
+    invite_hash: str | None = field(default=None, repr=False)  # sha256 of a one-time invite token
+    invite_expires_ts: int | None = None
+    created_ts: int = 0

@@ -1,0 +1,116 @@
+"""One settings model: defaults < ``vde.toml`` < ``VDE_*`` environment < command-line flags.
+
+Every setting is declared once here with its default and help text; the README's settings
+table is checked against this model by ``tests/test_docs.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from vde.errors import SettingsError
+from vde.timeutil import parse_duration
+
+
+def _duration(v: Any) -> Any:
+    if isinstance(v, str) and not v.strip().lstrip("-").isdigit():
+        return parse_duration(v)
+    return v
+
+
+def _csv_list(v: Any) -> Any:
+    if isinstance(v, str):
+        return [p.strip() for p in v.split(",") if p.strip()]
+    return v
+
+
+Seconds = Annotated[int, BeforeValidator(_duration)]
+CsvList = Annotated[list[str], BeforeValidator(_csv_list)]
+
+DEFAULT_FILE = "vde.toml"
+
+
+class Settings(BaseSettings):
+    """vde's settings. Durations accept seconds or '30s', '5m', '4h', '2d', '1w'."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VDE_", extra="forbid", validate_default=True, env_nested_delimiter=None
+    )
+
+    database: str = Field("sqlite:///vde.db", description="Database URL: sqlite:///path or cassandra://host1,host2:9042/keyspace?replication_factor=3")
+    flukso_api_url: str = Field("https://api.flukso.net", description="Base URL of the Flukso API (the simulator's URL in the demo and tests)")
+    flukso_ca_bundle: str | None = Field(None, description="CA bundle (PEM) to trust for the Flukso API's self-signed certificate")
+    flukso_concurrency: int = Field(16, ge=1, le=256, description="Requests in flight to the Flukso API, across sensors")
+    flukso_timeout: Seconds = Field(30, ge=1, description="Timeout of one Flukso request")
+    flukso_retries: int = Field(5, ge=0, le=20, description="Retries of a failed Flukso request (backoff with jitter)")
+    block_cache: str = Field("vde-blocks.sqlite", description="Local tmpo block cache file (SQLite)")
+    backfill_horizon: Seconds = Field(30 * 86400, ge=0, description="How far back a new sensor is first fetched")
+    retry_horizon: Seconds = Field(2 * 86400, ge=0, description="Missing intervals younger than this are re-fetched on every sync")
+    gap_threshold: Seconds = Field(4 * 3600, ge=8, description="Gaps up to this long are bridged by spreading energy; longer ones stay missing")
+    alert_missing_share: float = Field(0.01, ge=0, le=1, description="Alert when this share of a day's 8-s slots has no data")
+    alert_sign_threshold_w: float = Field(10.0, ge=0, description="Alert when consumption < -threshold or production > +threshold [W]")
+    alert_night_threshold_w: float = Field(10.0, ge=0, description="Alert when |production| exceeds this while the sun is below the horizon [W]")
+    alert_repeat: Seconds = Field(86400, ge=0, description="An unchanged alert already sent is sent again after this long")
+    smtp_host: str | None = Field(None, description="SMTP server host; alerts are printed, not sent, when unset")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port")
+    smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", description="starttls, tls (implicit) or none")
+    smtp_user: str | None = Field(None, description="SMTP user name")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (never logged)")
+    smtp_sender: str = Field("vde@localhost", description="From address of alert emails")
+    smtp_recipients: CsvList = Field(default_factory=list, description="Comma-separated administrator addresses that receive alerts")
+    timezone: str = Field("Europe/Brussels", description="Time zone of days in the UI and reports")
+    latitude: float = Field(50.85, ge=-90, le=90, description="Default installation latitude (sun position checks)")
+    longitude: float = Field(4.35, ge=-180, le=180, description="Default installation longitude")
+    locations: dict[str, tuple[float, float]] = Field(default_factory=dict, description="Per-installation (latitude, longitude), in vde.toml: [locations] CDB001 = [50.8, 4.3]")
+    host: str = Field("127.0.0.1", description="Address the web server listens on")
+    port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on")
+    secret_key: SecretStr | None = Field(None, description="Key that signs session cookies; generated and kept in the database when unset")
+    sync_every: Seconds | None = Field(None, description="In `vde serve`, run a sync this often (e.g. 5m)")
+    alerts_at: str | None = Field(None, description="In `vde serve`, run alerts daily at this local time (HH:MM)")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("VDE_CONFIG", DEFAULT_FILE)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings; ``overrides`` (from CLI flags) win when not None.
+
+    Raises SettingsError naming every invalid setting.
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "?"
+            lines.append(f"setting '{name}' (env VDE_{name.upper()}): {err['msg']}")
+        src = os.environ.get("VDE_CONFIG", DEFAULT_FILE)
+        raise SettingsError(
+            "invalid settings (" + src + " / VDE_* environment):\n  " + "\n  ".join(lines)
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"cannot read settings file {os.environ.get('VDE_CONFIG', DEFAULT_FILE)}: {exc}") from exc
+
+
+def settings_file_path() -> Path:
+    return Path(os.environ.get("VDE_CONFIG", DEFAULT_FILE))

@@ -1,0 +1,243 @@
+"""The storage interface: the operations vde's domain needs, nothing more.
+
+Two backends implement it (``vde.storage.sqlite``, ``vde.storage.cassandra``) and one
+contract suite (``tests/storage/test_contract.py``) checks both. Rules for every backend:
+
+- timestamps are UTC epoch seconds; ranges are half-open ``[start, end)``;
+- writes are idempotent upserts keyed by (id, ts): writing the same rows twice leaves one;
+- missing data is stored as missing (no row), never as 0;
+- arrays in and out are numpy (ts int64, values float64), sorted by ts;
+- SQL/CQL lives only in the backend, with bound parameters.
+
+Tables (the seed's six first, then vde's additions):
+
+==================  ==========================================================================
+access              login -> installation it may see
+sensors_config      versioned configuration rows (version_id, installation, sensor, token, signs)
+raw                 per sensor, per 8-s ts: power_w, config_version, inserted_ts
+power               per installation, per 8-s ts: p_cons, p_prod, p_tot, config_version, inserted_ts
+raw_missing         per sensor: intervals [start, end) without data still to re-fetch
+group               installation id -> caption ("group" in Cassandra, group_caption in SQLite)
+config_versions     version_id, created_ts, content_hash (vde)
+power_rollup        per installation, resolution, bucket: ROLLUP_FIELDS (vde)
+sync_state          per sensor: SyncState (vde)
+alerts              Alert history and pending state (vde)
+users               User accounts: argon2 hash, role, invite (vde)
+meta                key -> value: schema version, secret key, recompute checkpoints (vde)
+locks               named leases that keep two syncs apart (vde)
+==================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from vde.models import (
+    Alert,
+    ConfigVersion,
+    MissingInterval,
+    PowerSeries,
+    RawSeries,
+    RollupBatch,
+    SyncState,
+    User,
+)
+
+SCHEMA_VERSION = 1
+
+TABLES: tuple[str, ...] = (
+    "access",
+    "sensors_config",
+    "raw",
+    "power",
+    "raw_missing",
+    "group",
+    "config_versions",
+    "power_rollup",
+    "sync_state",
+    "alerts",
+    "users",
+    "meta",
+    "locks",
+)
+
+
+class Store(abc.ABC):
+    """A vde database. Open one with ``vde.storage.open_store(url)``; close it when done."""
+
+    #: "sqlite" or "cassandra"
+    backend: str
+    #: the URL it was opened with, password removed
+    url: str
+
+    # --- lifecycle ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_schema(self, tables: Iterable[str] | None = None) -> None:
+        """Create the tables (all, or those named) if they do not exist. Idempotent."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int | None:
+        """Schema version stored in the database, None when it was never created."""
+
+    @abc.abstractmethod
+    def info(self) -> dict:
+        """{"backend", "url", "schema_version", "tables": {name: {"rows", "min_ts", "max_ts"}}}."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- raw power per sensor -------------------------------------------------------------
+    @abc.abstractmethod
+    def write_raw(
+        self, sensor_id: str, ts: np.ndarray, power_w: np.ndarray, config_version: int
+    ) -> int:
+        """Upsert raw power rows; returns the number of rows written."""
+
+    @abc.abstractmethod
+    def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries: ...
+
+    @abc.abstractmethod
+    def delete_raw(self, sensor_id: str, start: int, end: int) -> None: ...
+
+    @abc.abstractmethod
+    def raw_sensors(self) -> list[str]:
+        """Sensor ids that have raw rows (for info and migrate)."""
+
+    @abc.abstractmethod
+    def raw_bounds(self, sensor_id: str) -> tuple[int, int] | None:
+        """(first ts, last ts) of a sensor's raw rows, None if it has none."""
+
+    # --- installation power ----------------------------------------------------------------
+    @abc.abstractmethod
+    def write_power(self, installation_id: str, series: PowerSeries, config_version: int) -> int: ...
+
+    @abc.abstractmethod
+    def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries: ...
+
+    @abc.abstractmethod
+    def delete_power(self, installation_id: str, start: int, end: int) -> None: ...
+
+    @abc.abstractmethod
+    def power_installations(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def power_bounds(self, installation_id: str) -> tuple[int, int] | None: ...
+
+    # --- rollups ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def write_rollups(self, installation_id: str, batch: RollupBatch) -> int: ...
+
+    @abc.abstractmethod
+    def read_rollups(
+        self, installation_id: str, resolution_s: int, start: int, end: int
+    ) -> RollupBatch:
+        """Buckets whose start is in [start, end)."""
+
+    @abc.abstractmethod
+    def delete_rollups(self, installation_id: str, resolution_s: int, start: int, end: int) -> None: ...
+
+    # --- configuration ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_config_version(self, version: ConfigVersion) -> None: ...
+
+    @abc.abstractmethod
+    def config_versions(self) -> list[tuple[int, str]]:
+        """[(version_id, content_hash)] oldest first."""
+
+    @abc.abstractmethod
+    def load_config(self, version_id: int | None = None) -> ConfigVersion | None:
+        """A version (the latest when None); None when there is none."""
+
+    @abc.abstractmethod
+    def replace_access(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Replace the whole access list with (login, installation_id) pairs."""
+
+    @abc.abstractmethod
+    def access(self) -> list[tuple[str, str]]: ...
+
+    @abc.abstractmethod
+    def installations_for(self, login: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def replace_captions(self, captions: dict[str, str]) -> None: ...
+
+    @abc.abstractmethod
+    def captions(self) -> dict[str, str]: ...
+
+    # --- missing data, sync state --------------------------------------------------------------
+    @abc.abstractmethod
+    def missing(self, sensor_id: str | None = None) -> list[MissingInterval]: ...
+
+    @abc.abstractmethod
+    def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+        """Replace every missing interval of one sensor."""
+
+    @abc.abstractmethod
+    def put_sync_state(self, state: SyncState) -> None: ...
+
+    @abc.abstractmethod
+    def sync_states(self) -> dict[str, SyncState]: ...
+
+    # --- alerts, users, meta ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_alert(self, alert: Alert) -> None: ...
+
+    @abc.abstractmethod
+    def alerts(self, *, status: str | None = None, since_day: str | None = None) -> list[Alert]:
+        """Alerts, newest day first; filtered by status and/or day >= since_day."""
+
+    @abc.abstractmethod
+    def put_user(self, user: User) -> None: ...
+
+    @abc.abstractmethod
+    def get_user(self, login: str) -> User | None: ...
+
+    @abc.abstractmethod
+    def users(self) -> list[User]: ...
+
+    @abc.abstractmethod
+    def delete_user(self, login: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (or with None delete) a meta value."""
+
+    # --- locks -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def try_lock(self, name: str, ttl_s: int) -> bool:
+        """Take the named lease for this process. False if another live holder has it.
+
+        A lease whose holder died (same host, pid gone) or whose TTL passed is taken over,
+        so a SIGKILLed sync never blocks the next one for long.
+        """
+
+    @abc.abstractmethod
+    def refresh_lock(self, name: str, ttl_s: int) -> None: ...
+
+    @abc.abstractmethod
+    def release_lock(self, name: str) -> None: ...
+
+    @contextmanager
+    def lock(self, name: str, ttl_s: int = 600) -> Iterator[None]:
+        """Hold the named lease for a block; raises LockedError when someone else has it."""
+        from vde.errors import LockedError
+
+        if not self.try_lock(name, ttl_s):
+            raise LockedError(f"'{name}' is already running on this database (lock held); try again later")
+        try:
+            yield
+        finally:
+            self.release_lock(name)
