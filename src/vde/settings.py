@@ -47,36 +47,89 @@ class Settings(BaseSettings):
         env_prefix="VDE_", extra="forbid", validate_default=True, env_nested_delimiter=None
     )
 
-    database: str = Field("sqlite:///vde.db", description="Database URL: sqlite:///path or cassandra://host1,host2:9042/keyspace?replication_factor=3")
-    flukso_api_url: str = Field("https://api.flukso.net", description="Base URL of the Flukso API (the simulator's URL in the demo and tests)")
-    flukso_ca_bundle: str | None = Field(None, description="CA bundle (PEM) to trust for the Flukso API's self-signed certificate")
-    flukso_concurrency: int = Field(16, ge=1, le=256, description="Requests in flight to the Flukso API, across sensors")
+    database: str = Field(
+        "sqlite:///vde.db",
+        description="Database URL: sqlite:///path or cassandra://host1,host2:9042/keyspace?replication_factor=3",
+    )
+    flukso_api_url: str = Field(
+        "https://api.flukso.net",
+        description="Base URL of the Flukso API (the simulator's URL in the demo and tests)",
+    )
+    flukso_ca_bundle: str | None = Field(
+        None, description="CA bundle (PEM) to trust for the Flukso API's self-signed certificate"
+    )
+    flukso_concurrency: int = Field(
+        16, ge=1, le=256, description="Requests in flight to the Flukso API, across sensors"
+    )
     flukso_timeout: Seconds = Field(30, ge=1, description="Timeout of one Flukso request")
-    flukso_retries: int = Field(5, ge=0, le=20, description="Retries of a failed Flukso request (backoff with jitter)")
-    block_cache: str = Field("vde-blocks.sqlite", description="Local tmpo block cache file (SQLite)")
-    backfill_horizon: Seconds = Field(30 * 86400, ge=0, description="How far back a new sensor is first fetched")
-    retry_horizon: Seconds = Field(2 * 86400, ge=0, description="Missing intervals younger than this are re-fetched on every sync")
-    gap_threshold: Seconds = Field(4 * 3600, ge=8, description="Gaps up to this long are bridged by spreading energy; longer ones stay missing")
-    alert_missing_share: float = Field(0.01, ge=0, le=1, description="Alert when this share of a day's 8-s slots has no data")
-    alert_sign_threshold_w: float = Field(10.0, ge=0, description="Alert when consumption < -threshold or production > +threshold [W]")
-    alert_night_threshold_w: float = Field(10.0, ge=0, description="Alert when |production| exceeds this while the sun is below the horizon [W]")
-    alert_repeat: Seconds = Field(86400, ge=0, description="An unchanged alert already sent is sent again after this long")
-    smtp_host: str | None = Field(None, description="SMTP server host; alerts are printed, not sent, when unset")
+    flukso_retries: int = Field(
+        5, ge=0, le=20, description="Retries of a failed Flukso request (backoff with jitter)"
+    )
+    block_cache: str = Field(
+        "vde-blocks.sqlite", description="Local tmpo block cache file (SQLite)"
+    )
+    backfill_horizon: Seconds = Field(
+        30 * 86400, ge=0, description="How far back a new sensor is first fetched"
+    )
+    retry_horizon: Seconds = Field(
+        2 * 86400,
+        ge=0,
+        description="Missing intervals younger than this are re-fetched on every sync",
+    )
+    gap_threshold: Seconds = Field(
+        4 * 3600,
+        ge=8,
+        description="Gaps up to this long are bridged by spreading energy; longer ones stay missing",
+    )
+    alert_missing_share: float = Field(
+        0.01, ge=0, le=1, description="Alert when this share of a day's 8-s slots has no data"
+    )
+    alert_sign_threshold_w: float = Field(
+        10.0, ge=0, description="Alert when consumption < -threshold or production > +threshold [W]"
+    )
+    alert_night_threshold_w: float = Field(
+        10.0,
+        ge=0,
+        description="Alert when |production| exceeds this while the sun is below the horizon [W]",
+    )
+    alert_repeat: Seconds = Field(
+        86400, ge=0, description="An unchanged alert already sent is sent again after this long"
+    )
+    smtp_host: str | None = Field(
+        None, description="SMTP server host; alerts are printed, not sent, when unset"
+    )
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port")
-    smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", description="starttls, tls (implicit) or none")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls, tls (implicit) or none"
+    )
     smtp_user: str | None = Field(None, description="SMTP user name")
     smtp_password: SecretStr | None = Field(None, description="SMTP password (never logged)")
     smtp_sender: str = Field("vde@localhost", description="From address of alert emails")
-    smtp_recipients: CsvList = Field(default_factory=list, description="Comma-separated administrator addresses that receive alerts")
+    smtp_recipients: CsvList = Field(
+        default_factory=list,
+        description="Comma-separated administrator addresses that receive alerts",
+    )
     timezone: str = Field("Europe/Brussels", description="Time zone of days in the UI and reports")
-    latitude: float = Field(50.85, ge=-90, le=90, description="Default installation latitude (sun position checks)")
+    latitude: float = Field(
+        50.85, ge=-90, le=90, description="Default installation latitude (sun position checks)"
+    )
     longitude: float = Field(4.35, ge=-180, le=180, description="Default installation longitude")
-    locations: dict[str, tuple[float, float]] = Field(default_factory=dict, description="Per-installation (latitude, longitude), in vde.toml: [locations] CDB001 = [50.8, 4.3]")
+    locations: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="Per-installation (latitude, longitude), in vde.toml: [locations] CDB001 = [50.8, 4.3]",
+    )
     host: str = Field("127.0.0.1", description="Address the web server listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on")
-    secret_key: SecretStr | None = Field(None, description="Key that signs session cookies; generated and kept in the database when unset")
-    sync_every: Seconds | None = Field(None, description="In `vde serve`, run a sync this often (e.g. 5m)")
-    alerts_at: str | None = Field(None, description="In `vde serve`, run alerts daily at this local time (HH:MM)")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key that signs session cookies; generated and kept in the database when unset",
+    )
+    sync_every: Seconds | None = Field(
+        None, description="In `vde serve`, run a sync this often (e.g. 5m)"
+    )
+    alerts_at: str | None = Field(
+        None, description="In `vde serve`, run alerts daily at this local time (HH:MM)"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -109,7 +162,9 @@ def load_settings(**overrides: Any) -> Settings:
             "invalid settings (" + src + " / VDE_* environment):\n  " + "\n  ".join(lines)
         ) from None
     except (OSError, ValueError) as exc:
-        raise SettingsError(f"cannot read settings file {os.environ.get('VDE_CONFIG', DEFAULT_FILE)}: {exc}") from exc
+        raise SettingsError(
+            f"cannot read settings file {os.environ.get('VDE_CONFIG', DEFAULT_FILE)}: {exc}"
+        ) from exc
 
 
 def settings_file_path() -> Path:

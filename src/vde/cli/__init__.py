@@ -53,7 +53,9 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vde")
-@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (env VDE_LOG_LEVEL).")
+@click.option(
+    "--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (env VDE_LOG_LEVEL)."
+)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),

@@ -119,7 +119,9 @@ class Store(abc.ABC):
 
     # --- installation power ----------------------------------------------------------------
     @abc.abstractmethod
-    def write_power(self, installation_id: str, series: PowerSeries, config_version: int) -> int: ...
+    def write_power(
+        self, installation_id: str, series: PowerSeries, config_version: int
+    ) -> int: ...
 
     @abc.abstractmethod
     def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries: ...
@@ -144,7 +146,9 @@ class Store(abc.ABC):
         """Buckets whose start is in [start, end)."""
 
     @abc.abstractmethod
-    def delete_rollups(self, installation_id: str, resolution_s: int, start: int, end: int) -> None: ...
+    def delete_rollups(
+        self, installation_id: str, resolution_s: int, start: int, end: int
+    ) -> None: ...
 
     # --- configuration ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -236,7 +240,9 @@ class Store(abc.ABC):
         from vde.errors import LockedError
 
         if not self.try_lock(name, ttl_s):
-            raise LockedError(f"'{name}' is already running on this database (lock held); try again later")
+            raise LockedError(
+                f"'{name}' is already running on this database (lock held); try again later"
+            )
         try:
             yield
         finally:
