@@ -1,0 +1,1 @@
+"""Pure processing functions: no database, clock or logging inside."""
