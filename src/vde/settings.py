@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -35,7 +36,7 @@ def _csv_list(v: Any) -> Any:
 
 
 Seconds = Annotated[int, BeforeValidator(_duration)]
-CsvList = Annotated[list[str], BeforeValidator(_csv_list)]
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_csv_list)]
 
 DEFAULT_FILE = "vde.toml"
 
