@@ -8,11 +8,17 @@ decides what to do with them. Excel header names are mapped to ours in one place
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
+from zipfile import BadZipFile
 
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.datetime import from_excel
+from openpyxl.utils.exceptions import InvalidFileException
 
+from vde.logs import mask
 from vde.models import SensorRow
 from vde.timeutil import BRUSSELS
 
@@ -106,3 +112,427 @@ def write_workbook(
     for inst, caption in captions.items():
         wc.append([inst, caption])
     wb.save(str(path))
+
+
+# --- reading and validation ------------------------------------------------------------
+
+#: The parts of a workbook, as ``vde config import --only`` names them.
+PARTS: dict[str, str] = {
+    "sensors": SHEET_SENSORS,
+    "access": SHEET_ACCESS,
+    "captions": SHEET_CAPTIONS,
+}
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a workbook, with its coordinates and what to do about it.
+
+    ``row`` is the Excel row number (header = 1); ``value`` is safe to print (a token is
+    always masked).
+    """
+
+    level: str  # "error" | "warning"
+    sheet: str | None
+    row: int | None
+    column: str | None
+    value: str | None
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = [p for p in (self.sheet, f"row {self.row}" if self.row else None) if p]
+        if self.column:
+            where.append(f"column {self.column}")
+        if self.value is not None:
+            where.append(f"value {self.value}")
+        text = (
+            f"{self.level}: {', '.join(where)}: {self.message}"
+            if where
+            else f"{self.level}: {self.message}"
+        )
+        return f"{text} — {self.hint}" if self.hint else text
+
+
+@dataclass
+class ParsedWorkbook:
+    """What a workbook holds, with every problem found. Only use the data if ``ok``."""
+
+    rows: list[SensorRow] = field(default_factory=list)
+    access: list[tuple[str, str]] = field(default_factory=list)
+    captions: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    parts: tuple[str, ...] = tuple(PARTS)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _show(value: Any) -> str:
+    """A cell value as it may appear in a message (short, quoted text)."""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _is_hex32(text: str) -> bool:
+    return len(text) == 32 and all(c in _HEX for c in text)
+
+
+class _Sheet:
+    """Rows of one sheet, its header mapped to column indexes; problems go to ``out``."""
+
+    def __init__(self, name: str, ws: Any, required: tuple[str, ...], out: list[Problem]):
+        self.name = name
+        self.out = out
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None) or ()
+        self.index = {}
+        for i, h in enumerate(header):
+            key = _text(h)
+            if key and key not in self.index:
+                self.index[key] = i
+        self.missing = [c for c in required if c not in self.index]
+        for col in self.missing:
+            self.error(
+                1,
+                col,
+                None,
+                f"column '{col}' is missing",
+                f"add a header cell named exactly '{col}' in row 1 "
+                f"(found: {', '.join(self.index) or 'no headers'})",
+            )
+        # Row numbers as Excel shows them; fully blank rows (Excel leftovers) are skipped.
+        self.rows = [(n, r) for n, r in enumerate(rows, start=2) if any(_text(v) for v in r)]
+
+    def cell(self, row: tuple, column: str) -> Any:
+        i = self.index[column]
+        return row[i] if i < len(row) else None
+
+    def error(
+        self, row: int | None, column: str | None, value: str | None, message: str, hint: str = ""
+    ) -> None:
+        self.out.append(Problem("error", self.name, row, column, value, message, hint))
+
+    def warning(
+        self, row: int | None, column: str | None, value: str | None, message: str, hint: str = ""
+    ) -> None:
+        self.out.append(Problem("warning", self.name, row, column, value, message, hint))
+
+
+def _parse_sign(sh: _Sheet, n: int, column: str, value: Any) -> int:
+    text = _text(value)
+    if text == "":
+        return 0
+    try:
+        sign = int(text) if isinstance(value, str) else int(value)
+        exact = float(text) == sign
+    except (TypeError, ValueError):
+        sign, exact = 2, False
+    if not exact or sign not in (-1, 0, 1):
+        sh.error(
+            n,
+            column,
+            _show(value),
+            f"{column} in row {n} is {_show(value)}, not a sign",
+            "use -1, 1 or leave the cell blank (= 0)",
+        )
+        return 0
+    return sign
+
+
+def _parse_start(sh: _Sheet, n: int, value: Any) -> int:
+    if isinstance(value, datetime):
+        return excel_to_ts(value)
+    if isinstance(value, date):
+        return excel_to_ts(datetime(value.year, value.month, value.day))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return excel_to_ts(from_excel(value))  # a date cell without date formatting
+    if isinstance(value, str) and value.strip():
+        try:
+            return excel_to_ts(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            pass
+    sh.error(
+        n,
+        "StartDate",
+        _show(value) if value is not None else "blank",
+        f"StartDate in row {n} is not a date",
+        "enter the date the sensor started counting for this installation, e.g. 2021-03-01",
+    )
+    return 0
+
+
+def _parse_id(sh: _Sheet, n: int, column: str, value: Any, *, secret: bool) -> str:
+    text = _text(value)
+    if _is_hex32(text):
+        return text
+    shown = mask(text) if secret else _show(value)
+    what = "token" if secret else "sensor id"
+    if not text:
+        sh.error(
+            n,
+            column,
+            "blank",
+            f"{column} in row {n} is empty",
+            f"copy the 32-hex-character {what} from Flukso",
+        )
+    elif len(text) != 32:
+        sh.error(
+            n,
+            column,
+            shown,
+            f"{column} in row {n} is {len(text)} characters, expected 32 hex",
+            f"copy the whole {what} from Flukso (no spaces, no quotes)",
+        )
+    else:
+        sh.error(
+            n,
+            column,
+            shown,
+            f"{column} in row {n} has non-hex characters, expected 32 hex (0-9, a-f)",
+            f"copy the {what} from Flukso again",
+        )
+    return text
+
+
+def _read_sensors(sh: _Sheet) -> list[SensorRow]:
+    rows: list[SensorRow] = []
+    first_row: dict[tuple[str, str], int] = {}
+    token_of: dict[str, tuple[str, int]] = {}
+    for n, r in sh.rows:
+        inst = _text(sh.cell(r, "InstallationId"))
+        if not inst:
+            sh.error(
+                n,
+                "InstallationId",
+                "blank",
+                f"InstallationId in row {n} is empty",
+                "enter the home or group id, e.g. CDB001",
+            )
+        sensor_id = _parse_id(sh, n, "SensorId", sh.cell(r, "SensorId"), secret=False)
+        token = _parse_id(sh, n, "Token", sh.cell(r, "Token"), secret=True)
+        signs = {c: _parse_sign(sh, n, c, sh.cell(r, c)) for c in SIGN_COLUMNS}
+        start_ts = _parse_start(sh, n, sh.cell(r, "StartDate"))
+        key = (inst, sensor_id)
+        if inst and sensor_id and key in first_row:
+            sh.error(
+                n,
+                "SensorId",
+                sensor_id,
+                f"sensor {sensor_id} is listed twice for installation {inst} (rows {first_row[key]} and {n})",
+                "delete one of the two rows",
+            )
+        first_row.setdefault(key, n)
+        if _is_hex32(sensor_id) and _is_hex32(token):
+            seen = token_of.setdefault(sensor_id, (token, n))
+            if seen[0] != token:
+                sh.error(
+                    n,
+                    "Token",
+                    mask(token),
+                    f"sensor {sensor_id} has a different token in row {n} than in row {seen[1]}",
+                    "a sensor has one token: copy the right one into every row of this sensor",
+                )
+        rows.append(
+            SensorRow(
+                installation_id=inst,
+                sensor_id=sensor_id,
+                token=token,
+                flm_id=_text(sh.cell(r, "FlmId")),
+                function=_text(sh.cell(r, "Function")),
+                net=signs["Network"],
+                prod=signs["Prod"],
+                cons=signs["Cons"],
+                ve=signs["VE"],
+                start_ts=start_ts,
+            )
+        )
+    _check_network(sh, rows)
+    return rows
+
+
+def _check_network(sh: _Sheet, rows: list[SensorRow]) -> None:
+    # Without a Network sensor an installation's total (grid) power is always 0: a typo.
+    lines: dict[str, list[int]] = {}
+    has_net: set[str] = set()
+    for (n, _), row in zip(sh.rows, rows, strict=True):
+        lines.setdefault(row.installation_id, []).append(n)
+        if row.net != 0:
+            has_net.add(row.installation_id)
+    for inst, ns in lines.items():
+        if inst and inst not in has_net:
+            shown = ", ".join(map(str, ns[:10])) + (", ..." if len(ns) > 10 else "")
+            sh.error(
+                ns[0],
+                "Network",
+                "blank",
+                f"installation {inst} has no Network sensor (row(s) {shown}: Network blank or 0)",
+                "set Network to 1 or -1 on the sensor(s) measuring the grid connection",
+            )
+
+
+def _read_pairs(sh: _Sheet, columns: tuple[str, str]) -> list[tuple[int, str, str]]:
+    out = []
+    for n, r in sh.rows:
+        a, b = (_text(sh.cell(r, c)) for c in columns)
+        for col, v in zip(columns, (a, b), strict=True):
+            if not v:
+                sh.error(
+                    n,
+                    col,
+                    "blank",
+                    f"{col} in row {n} is empty",
+                    f"fill in {col} or delete the row",
+                )
+        if a and b:
+            out.append((n, a, b))
+    return out
+
+
+def _read_access(sh: _Sheet) -> list[tuple[str, str]]:
+    seen: dict[tuple[str, str], int] = {}
+    for n, login, inst in _read_pairs(sh, ACCESS_COLUMNS):
+        if (login, inst) in seen:
+            sh.warning(
+                n,
+                "InstallationId",
+                inst,
+                f"login {login} is given installation {inst} twice (rows {seen[(login, inst)]} and {n})",
+                "the repeat is ignored; delete one row",
+            )
+        seen.setdefault((login, inst), n)
+    return list(seen)
+
+
+def _read_captions(sh: _Sheet) -> dict[str, str]:
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for n, inst, caption in _read_pairs(sh, CAPTION_COLUMNS):
+        if inst in out and out[inst] != caption:
+            sh.error(
+                n,
+                "InstallationId",
+                inst,
+                f"installation {inst} has two captions (rows {first[inst]} and {n})",
+                "keep one caption per installation",
+            )
+        out.setdefault(inst, caption)
+        first.setdefault(inst, n)
+    return out
+
+
+def _unreadable(path: str | Path, reason: str) -> Problem:
+    return Problem(
+        "error",
+        None,
+        None,
+        None,
+        None,
+        f"cannot read {Path(path).name} ({reason})",
+        "give the .xlsx file exported from the installation database (Excel 2007+ format)",
+    )
+
+
+def read_workbook(path: str | Path, parts: tuple[str, ...] = tuple(PARTS)) -> ParsedWorkbook:
+    """Read and validate a configuration workbook; every problem is reported, none raised.
+
+    Parameters
+    ----------
+    path : str or Path
+        The .xlsx file.
+    parts : tuple of str
+        Which of "sensors", "access", "captions" to read (the others' sheets may be absent).
+
+    Returns
+    -------
+    ParsedWorkbook
+        Rows (StartDate converted from Europe/Brussels local time to UTC epoch [s]), access
+        pairs, captions, and problems with Excel row numbers (header = 1). Blank signs are 0;
+        the text '1'/'-1' is a sign. Access rows naming installations without sensors are
+        warnings, not errors.
+    """
+    out = ParsedWorkbook(parts=tuple(parts))
+    try:
+        wb = load_workbook(str(path), read_only=True, data_only=True)
+    except (InvalidFileException, BadZipFile, KeyError, ValueError) as exc:
+        out.problems.append(_unreadable(path, f"not an .xlsx workbook: {type(exc).__name__}"))
+        return out
+    except OSError as exc:
+        out.problems.append(_unreadable(path, exc.strerror or type(exc).__name__))
+        return out
+    try:
+        names = {name.strip(): name for name in wb.sheetnames}
+        required = {
+            "sensors": tuple(SENSOR_COLUMNS),
+            "access": ACCESS_COLUMNS,
+            "captions": CAPTION_COLUMNS,
+        }
+        readers = {"sensors": _read_sensors, "access": _read_access, "captions": _read_captions}
+        for part in parts:
+            sheet = PARTS[part]
+            if sheet not in names:
+                out.problems.append(
+                    Problem(
+                        "error",
+                        sheet,
+                        None,
+                        None,
+                        None,
+                        f"sheet '{sheet}' is missing",
+                        f"add a sheet named exactly '{sheet}' (sheets found: {', '.join(wb.sheetnames)})",
+                    )
+                )
+                continue
+            sh = _Sheet(sheet, wb[names[sheet]], required[part], out.problems)
+            if sh.missing:
+                continue
+            result = readers[part](sh)
+            if part == "sensors":
+                out.rows = result
+            elif part == "access":
+                out.access = result
+            else:
+                out.captions = result
+    finally:
+        wb.close()
+    if "sensors" in parts and "access" in parts and out.rows:
+        _warn_unequipped(out)
+    return out
+
+
+def _warn_unequipped(out: ParsedWorkbook) -> None:
+    equipped = {r.installation_id for r in out.rows}
+    bare = sorted({inst for _, inst in out.access} - equipped)
+    if bare:
+        out.problems.append(
+            Problem(
+                "warning",
+                SHEET_ACCESS,
+                None,
+                "InstallationId",
+                None,
+                f"{len(bare)} installation(s) in the access list have no sensor rows: {', '.join(bare)}",
+                "normal for homes not equipped yet; their members will see no data until they are",
+            )
+        )
