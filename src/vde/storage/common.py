@@ -1,0 +1,178 @@
+"""Helpers shared by the backends: lock owners, row <-> model conversions, empty series."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+
+import numpy as np
+import orjson
+
+from vde.models import ROLLUP_FIELDS, Alert, PowerSeries, RawSeries, RollupBatch, SyncState, User
+
+#: Tables that have a time column, for info(): table -> (min column, max column)
+TIME_COLUMNS: dict[str, tuple[str, str]] = {
+    "raw": ("ts", "ts"),
+    "power": ("ts", "ts"),
+    "power_rollup": ("ts", "ts"),
+    "raw_missing": ("start_ts", "end_ts"),
+    "config_versions": ("created_ts", "created_ts"),
+    "alerts": ("created_ts", "created_ts"),
+}
+
+ALERT_COLUMNS = (
+    "alert_id",
+    "kind",
+    "installation_id",
+    "day",
+    "summary",
+    "details",
+    "fingerprint",
+    "status",
+    "created_ts",
+    "updated_ts",
+    "sent_ts",
+)
+USER_COLUMNS = ("login", "role", "password_hash", "invite_hash", "invite_expires_ts", "created_ts")
+SYNC_COLUMNS = (
+    "sensor_id",
+    "last_ts",
+    "last_counter_wh",
+    "last_rid",
+    "last_attempt_ts",
+    "last_success_ts",
+    "last_error",
+    "points_total",
+)
+SENSOR_COLUMNS = (
+    "installation_id",
+    "sensor_id",
+    "token",
+    "flm_id",
+    "function",
+    "net",
+    "prod",
+    "cons",
+    "ve",
+    "start_ts",
+)
+
+
+def new_owner() -> str:
+    """Lock owner of one Store instance: ``host:pid:nonce``.
+
+    The nonce keeps two stores of one process apart (a second sync in the same process is
+    refused too); host and pid let another process on this host see that the holder died.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when ``owner`` was a process on this host that no longer runs."""
+    parts = owner.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname():
+        return False
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+def empty_raw() -> RawSeries:
+    return RawSeries(ts=np.empty(0, np.int64), power_w=np.empty(0, np.float64))
+
+
+def empty_power() -> PowerSeries:
+    e = np.empty(0, np.float64)
+    return PowerSeries(ts=np.empty(0, np.int64), p_cons=e, p_prod=e.copy(), p_tot=e.copy())
+
+
+def rollup_from_rows(resolution_s: int, rows: list) -> RollupBatch:
+    """Rows of (ts, *ROLLUP_FIELDS) sorted by ts -> RollupBatch (NULL -> NaN, n -> int64)."""
+    if not rows:
+        cols = {f: np.empty(0, np.int64 if f == "n" else np.float64) for f in ROLLUP_FIELDS}
+        return RollupBatch(resolution_s=resolution_s, ts=np.empty(0, np.int64), columns=cols)
+    arr = np.array(rows, dtype=np.float64)
+    cols = {f: arr[:, i + 1].copy() for i, f in enumerate(ROLLUP_FIELDS)}
+    cols["n"] = np.nan_to_num(cols["n"]).astype(np.int64)
+    return RollupBatch(resolution_s=resolution_s, ts=arr[:, 0].astype(np.int64), columns=cols)
+
+
+def alert_row(a: Alert) -> tuple:
+    return (
+        a.alert_id,
+        a.kind,
+        a.installation_id,
+        a.day,
+        a.summary,
+        orjson.dumps(a.details).decode(),
+        a.fingerprint,
+        a.status,
+        int(a.created_ts),
+        int(a.updated_ts),
+        None if a.sent_ts is None else int(a.sent_ts),
+    )
+
+
+def alert_from(row) -> Alert:
+    d = dict(zip(ALERT_COLUMNS, row, strict=True))
+    d["details"] = orjson.loads(d["details"]) if d["details"] else {}
+    return Alert(**d)
+
+
+def filter_alerts(alerts: list[Alert], status: str | None, since_day: str | None) -> list[Alert]:
+    out = [
+        a
+        for a in alerts
+        if (status is None or a.status == status) and (since_day is None or a.day >= since_day)
+    ]
+    out.sort(key=lambda a: a.alert_id)
+    out.sort(key=lambda a: a.day, reverse=True)
+    return out
+
+
+def user_row(u: User) -> tuple:
+    return (u.login, u.role, u.password_hash, u.invite_hash, u.invite_expires_ts, int(u.created_ts))
+
+
+def user_from(row) -> User:
+    return User(**dict(zip(USER_COLUMNS, row, strict=True)))
+
+
+def sync_row(s: SyncState) -> tuple:
+    return tuple(getattr(s, c) for c in SYNC_COLUMNS)
+
+
+def sync_from(row) -> SyncState:
+    d = dict(zip(SYNC_COLUMNS, row, strict=True))
+    d["points_total"] = d["points_total"] or 0
+    return SyncState(**d)
+
+
+def clean_raw(ts: np.ndarray, power_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64/float64 copies with NaN power dropped (missing is no row, never a value)."""
+    ts = np.asarray(ts, dtype=np.int64)
+    power_w = np.asarray(power_w, dtype=np.float64)
+    if ts.shape != power_w.shape:
+        from vde.errors import StorageError
+
+        raise StorageError(f"ts and power_w differ in length ({len(ts)} != {len(power_w)})")
+    keep = ~np.isnan(power_w)
+    if not keep.all():
+        ts, power_w = ts[keep], power_w[keep]
+    return ts, power_w

@@ -1,0 +1,133 @@
+"""Fixtures every test area uses.
+
+- ``store``: a fresh, empty, schema-created Store per test, parametrized over
+  ``sqlite`` (a file in tmp_path) and ``cassandra`` (the session's real node);
+- ``store_url``: the URL string of such a fresh store (for CLI / subprocess tests);
+- ``sqlite_store``: the SQLite one only;
+- ``cassandra_node``: (host, port) of the node started once per session
+  (or the running node named by env ``VDE_TEST_CASSANDRA=host:port``).
+
+Cassandra isolation: one keyspace per session (created once, dropped at the end) and
+TRUNCATE of the tables a test wrote between tests, which is far faster than a keyspace
+per test.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vde.storage import TABLES, Store, open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ["sqlite"]  # "cassandra" joins once its backend lands
+
+
+def _import_node_script():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import cassandra_node
+    finally:
+        sys.path.pop(0)
+    return cassandra_node
+
+
+@pytest.fixture(scope="session")
+def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """(host, port) of a real Cassandra node, started once for the session.
+
+    Never skipped: if the node cannot start, every test that needs it fails with the
+    reason and the tail of the node's log.
+    """
+    given = os.environ.get("VDE_TEST_CASSANDRA")
+    if given:
+        host, _, port = given.rpartition(":")
+        yield (host or "127.0.0.1", int(port))
+        return
+    node_mod = _import_node_script()
+    run_dir = tmp_path_factory.mktemp("cassandra")
+    try:
+        node = node_mod.start(run_dir=run_dir)
+    except node_mod.NodeError as exc:
+        pytest.fail(f"the Cassandra node could not start: {exc}", pytrace=False)
+    try:
+        yield (node.host, node.port)
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def _cassandra_session_store(cassandra_node: tuple[str, int]) -> Iterator[Store]:
+    host, port = cassandra_node
+    keyspace = f"vde_test_{os.getpid()}"
+    url = f"cassandra://{host}:{port}/{keyspace}"
+    store = open_store(url)
+    store.create_schema()
+    try:
+        yield store
+    finally:
+        store.drop_keyspace()
+        store.close()
+
+
+def _fresh_cassandra(shared: Store) -> Store:
+    """Empty every table of the session keyspace the previous test touched."""
+    shared.truncate_dirty()
+    return shared
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh SQLite store (file in tmp_path) with the schema created."""
+    with open_store(f"sqlite:///{tmp_path / 'vde.db'}") as store:
+        store.create_schema()
+        yield store
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend name of the parametrized store / store_url fixtures."""
+    if request.param == "cassandra":
+        request.applymarker(pytest.mark.cassandra)
+    return request.param
+
+
+@pytest.fixture
+def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh, empty, schema-created Store, once per backend."""
+    if backend == "sqlite":
+        with open_store(f"sqlite:///{tmp_path / 'vde.db'}") as s:
+            s.create_schema()
+            yield s
+        return
+    shared = request.getfixturevalue("_cassandra_session_store")
+    s = _fresh_cassandra(shared)
+    yield s
+    # truncate after as well, so rows never leak into a non-fixture reader of the keyspace
+    s.truncate_dirty()
+
+
+@pytest.fixture
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, empty, schema-created database, once per backend.
+
+    Other processes (CLI, subprocesses) open it themselves; the Cassandra keyspace is
+    emptied after the test since the fixture cannot see what they wrote.
+    """
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'vde.db'}"
+        with open_store(url) as s:
+            s.create_schema()
+        yield url
+        return
+    shared = request.getfixturevalue("_cassandra_session_store")
+    shared.truncate_all()
+    yield shared.url
+    shared.truncate_all()
+
+
+__all__ = ["TABLES"]
