@@ -1,0 +1,1 @@
+"""Orchestration: the sync pipeline, recompute and configuration import."""
