@@ -1,0 +1,172 @@
+"""Local tmpo block cache: one SQLite file (WAL), so a second sync downloads only new blocks.
+
+The cache holds, per sensor, every block descriptor the server listed (``data`` NULL until
+downloaded) and the gzip bytes of downloaded blocks, exactly as served (after checking the
+gzip stream is complete).
+
+Compaction: the meter merges 16 children of level L into one parent of level L+4 and the
+server then lists the parent. A listed parent *supersedes* every entry of the same rid whose
+span lies inside the parent's span: planning ignores superseded entries, and storing the
+parent's bytes deletes them, so a span is never counted twice. Different rids never
+supersede each other (their counters are separate series).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vde.errors import StorageError
+
+
+@dataclass(frozen=True, order=True)
+class BlockRef:
+    """A block's name: recycle id, level (log2 of the span [s]) and start [UTC epoch s]."""
+
+    rid: int
+    lvl: int
+    bid: int
+    ext: str = "gz"
+
+    @property
+    def end(self) -> int:
+        """End of the block's span (exclusive) [UTC epoch s]."""
+        return self.bid + (1 << self.lvl)
+
+    def covers(self, other: BlockRef) -> bool:
+        """True when ``other`` (same rid, lower level) lies inside this block's span."""
+        return (
+            other.rid == self.rid
+            and other.lvl < self.lvl
+            and self.bid <= other.bid
+            and other.end <= self.end
+        )
+
+
+@dataclass(frozen=True)
+class CachedRef:
+    """A listed block and whether its bytes are in the cache."""
+
+    ref: BlockRef
+    downloaded: bool
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tmpo_block (
+    sensor_id  TEXT    NOT NULL,
+    rid        INTEGER NOT NULL,
+    lvl        INTEGER NOT NULL,
+    bid        INTEGER NOT NULL,
+    ext        TEXT    NOT NULL,
+    listed_at  REAL    NOT NULL,
+    fetched_at REAL,
+    data       BLOB,
+    PRIMARY KEY (sensor_id, rid, lvl, bid)
+) WITHOUT ROWID
+"""
+_INSERT_LISTED = """
+INSERT INTO tmpo_block (sensor_id, rid, lvl, bid, ext, listed_at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (sensor_id, rid, lvl, bid) DO NOTHING
+"""
+_ENTRIES = """
+SELECT rid, lvl, bid, ext, data IS NOT NULL FROM tmpo_block
+WHERE sensor_id = ? ORDER BY rid, bid, lvl DESC
+"""
+_STORE = """
+INSERT INTO tmpo_block (sensor_id, rid, lvl, bid, ext, listed_at, fetched_at, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (sensor_id, rid, lvl, bid) DO UPDATE SET data = excluded.data,
+    fetched_at = excluded.fetched_at
+"""
+_DELETE_CHILDREN = """
+DELETE FROM tmpo_block
+WHERE sensor_id = ? AND rid = ? AND lvl < ? AND bid >= ? AND bid + (1 << lvl) <= ?
+"""
+_LOAD = "SELECT data FROM tmpo_block WHERE sensor_id = ? AND rid = ? AND lvl = ? AND bid = ?"
+_FORGET = "DELETE FROM tmpo_block WHERE sensor_id = ?"
+
+
+class BlockCache:
+    """Block cache in one SQLite file; ``":memory:"`` for a throw-away cache."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # one connection used from the event loop's thread only; statements are short
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"cannot open the block cache {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def record_listing(self, sensor_id: str, refs: list[BlockRef]) -> None:
+        """Remember blocks the server listed (bytes not downloaded yet)."""
+        now = time.time()
+        with self._tx():
+            self._db.executemany(
+                _INSERT_LISTED, [(sensor_id, r.rid, r.lvl, r.bid, r.ext, now) for r in refs]
+            )
+
+    def entries(self, sensor_id: str) -> list[CachedRef]:
+        """Every entry of the sensor that no other entry supersedes, sorted by (rid, bid)."""
+        rows = self._db.execute(_ENTRIES, (sensor_id,)).fetchall()
+        refs = [CachedRef(BlockRef(r, lv, b, e), bool(d)) for r, lv, b, e, d in rows]
+        return [c for c in refs if not any(o.ref.covers(c.ref) for o in _parents_of(c, refs))]
+
+    def last_listed(self, sensor_id: str) -> BlockRef | None:
+        """The block with the latest end in the highest rid the server listed."""
+        entries = self.entries(sensor_id)
+        if not entries:
+            return None
+        top = max(c.ref.rid for c in entries)
+        return max((c.ref for c in entries if c.ref.rid == top), key=lambda r: (r.end, r.lvl))
+
+    def store(self, sensor_id: str, ref: BlockRef, data: bytes) -> None:
+        """Store a downloaded block; it replaces every entry its span covers (compaction)."""
+        now = time.time()
+        with self._tx():
+            self._db.execute(_DELETE_CHILDREN, (sensor_id, ref.rid, ref.lvl, ref.bid, ref.end))
+            self._db.execute(
+                _STORE, (sensor_id, ref.rid, ref.lvl, ref.bid, ref.ext, now, now, data)
+            )
+
+    def load(self, sensor_id: str, ref: BlockRef) -> bytes | None:
+        row = self._db.execute(_LOAD, (sensor_id, ref.rid, ref.lvl, ref.bid)).fetchone()
+        return None if row is None else row[0]
+
+    def forget(self, sensor_id: str) -> None:
+        """Drop everything cached for a sensor (the next sync starts from scratch)."""
+        with self._tx():
+            self._db.execute(_FORGET, (sensor_id,))
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db, self.path)
+
+
+def _parents_of(c: CachedRef, refs: list[CachedRef]) -> list[CachedRef]:
+    # entries are few (compaction keeps a year under ~100), so a scan is cheap enough
+    return [o for o in refs if o.ref.rid == c.ref.rid and o.ref.lvl > c.ref.lvl]
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+        self._db, self._path = db, path
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"block cache {self._path}: {exc}") from exc

@@ -1,0 +1,393 @@
+"""Async client of the Flukso tmpo API (httpx), with retries and a local block cache.
+
+One client serves many sensors at once: a single semaphore bounds the requests in flight
+across all of them, and every failure is raised by the call for *that* sensor only, so
+``asyncio.gather(*(client.series(...) for ...), return_exceptions=True)`` syncs a fleet.
+Tokens go in the ``X-Token`` header and nowhere else (never in logs or exceptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from vde.errors import (
+    FluksoAuthError,
+    FluksoError,
+    FluksoNotFoundError,
+    FluksoTransportError,
+    SettingsError,
+)
+from vde.flukso.blocks import BlockIssue, CorruptBlockError, decode_block, gunzip
+from vde.flukso.cache import BlockCache, BlockRef
+from vde.logs import get_logger
+
+log = get_logger(__name__)
+
+MAX_LEVEL = 20
+"""Highest tmpo level (blocks of 2^20 s are never compacted further)."""
+MAX_BACKOFF_S = 30.0
+MAX_RETRY_AFTER_S = 300.0
+
+
+@dataclass
+class Series:
+    """Counter points of one sensor, sorted by (rid, ts); rids are never stitched together.
+
+    ``ts`` [UTC epoch s] int64, ``counter_wh`` [Wh] float64 (cumulative energy), ``rid``
+    int64 per point. ``issues`` lists every defective block met (data, not errors).
+    """
+
+    sensor_id: str
+    ts: np.ndarray
+    counter_wh: np.ndarray
+    rid: np.ndarray
+    issues: list[BlockIssue] = field(default_factory=list)
+    blocks_downloaded: int = 0
+    blocks_cached: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+class FluksoClient:
+    """Client of the Flukso tmpo API. Use as ``async with FluksoClient(url) as client:``.
+
+    Parameters
+    ----------
+    base_url : API root, e.g. ``https://api.flukso.net`` or a simulator's URL.
+    concurrency : requests in flight, across all sensors.
+    timeout : timeout of one request [s].
+    retries : retries after a connection error, 429, 5xx or a truncated gzip body.
+    ca_bundle : PEM file to trust (the Flukso CA is self-signed); None = system CAs.
+    cache_path : SQLite block cache file; None = in memory (nothing kept between runs).
+    transport : injected httpx transport (tests).
+    backoff : first retry delay [s]; doubles per attempt, with jitter.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        concurrency: int = 16,
+        timeout: float = 30,
+        retries: int = 5,
+        ca_bundle: str | Path | None = None,
+        cache_path: str | Path | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff: float = 0.5,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self._sem = asyncio.Semaphore(concurrency)
+        verify: ssl.SSLContext | bool = True
+        if ca_bundle is not None:
+            try:
+                verify = ssl.create_default_context(cafile=str(ca_bundle))
+            except (OSError, ssl.SSLError) as exc:
+                raise SettingsError(
+                    f"setting 'flukso_ca_bundle': cannot load CA bundle {ca_bundle}: {exc}"
+                ) from exc
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            verify=verify,
+            transport=transport,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            headers={"X-Version": "1.0"},
+        )
+        self.cache = BlockCache(cache_path if cache_path is not None else ":memory:")
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> FluksoClient:
+        """A client configured from ``vde.settings.Settings`` (overrides win)."""
+        base_url = overrides.pop("base_url", None) or settings.flukso_api_url
+        kwargs: dict[str, Any] = {
+            "concurrency": settings.flukso_concurrency,
+            "timeout": settings.flukso_timeout,
+            "retries": settings.flukso_retries,
+            "ca_bundle": settings.flukso_ca_bundle,
+            "cache_path": settings.block_cache,
+        }
+        kwargs.update(overrides)
+        return cls(base_url, **kwargs)
+
+    async def __aenter__(self) -> FluksoClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        self.cache.close()
+
+    # --- public API --------------------------------------------------------------------
+
+    async def sync_blocks(
+        self, sensor_id: str, token: str, *, full: bool = False
+    ) -> list[BlockRef]:
+        """Ask the server which blocks are new, record them; return every current block.
+
+        The query names a block *before* the level-20 span holding the newest block we know,
+        so any parent the meter compacted over our newest blocks is listed again (whatever
+        "newer than" means on the server: by start, by end or by tuple order). ``full``
+        asks for everything (rid=lvl=bid=0).
+        """
+        last = None if full else self.cache.last_listed(sensor_id)
+        query = _sync_query(last)
+        body = await self._get(
+            sensor_id,
+            token,
+            f"/sensor/{sensor_id}/tmpo/sync",
+            params={"rid": query[0], "lvl": query[1], "bid": query[2]},
+            accept="application/json",
+            what="block list",
+        )
+        refs = _parse_listing(sensor_id, body)
+        self.cache.record_listing(sensor_id, refs)
+        return [c.ref for c in self.cache.entries(sensor_id)]
+
+    async def series(
+        self, sensor_id: str, token: str, start: int | None = None, end: int | None = None
+    ) -> Series:
+        """Counter points of a sensor with ``start <= ts < end`` [UTC epoch s].
+
+        Downloads only blocks the cache lacks. Raises FluksoAuthError / FluksoNotFoundError
+        (no retry) or FluksoTransportError (after retries); defective blocks are reported
+        in ``Series.issues``, never raised.
+        """
+        for attempt in (0, 1):
+            await self.sync_blocks(sensor_id, token)
+            entries = self.cache.entries(sensor_id)
+            wanted = [c for c in entries if _overlaps(c.ref, start, end)]
+            missing = [c.ref for c in wanted if not c.downloaded]
+            try:
+                await self._download_all(sensor_id, token, missing)
+                break
+            except FluksoNotFoundError:
+                # a listed block vanished (compacted meanwhile): list again once
+                if attempt == 1:
+                    raise
+                log.info("flukso_block_vanished", sensor_id=sensor_id)
+        return self._assemble(sensor_id, [c.ref for c in wanted], start, end, len(missing))
+
+    # --- internals ---------------------------------------------------------------------
+
+    async def _download_all(self, sensor_id: str, token: str, refs: list[BlockRef]) -> None:
+        results = await asyncio.gather(
+            *(self._download(sensor_id, token, r) for r in refs), return_exceptions=True
+        )
+        # every download ran to its end (the good ones are cached); raise the first failure
+        for res in results:
+            if isinstance(res, BaseException):
+                raise res
+
+    async def _download(self, sensor_id: str, token: str, ref: BlockRef) -> None:
+        path = f"/sensor/{sensor_id}/tmpo/{ref.rid}/{ref.lvl}/{ref.bid}"
+        what = f"block rid={ref.rid} lvl={ref.lvl} bid={ref.bid}"
+        data = await self._get(
+            sensor_id, token, path, accept="application/gzip", what=what, gz=True
+        )
+        self.cache.store(sensor_id, ref, data)
+
+    def _assemble(
+        self, sensor_id: str, refs: list[BlockRef], start: int | None, end: int | None, fetched: int
+    ) -> Series:
+        ts_parts, c_parts, r_parts, issues = [], [], [], []
+        for ref in refs:
+            data = self.cache.load(sensor_id, ref)
+            if data is None:  # superseded by a parent stored by a concurrent call
+                continue
+            try:
+                blk = decode_block(data, sensor_id=sensor_id, rid=ref.rid, lvl=ref.lvl, bid=ref.bid)
+            except CorruptBlockError as exc:  # verified before caching: the file is damaged
+                raise FluksoError(f"sensor {sensor_id}: cached {ref} is damaged: {exc}") from exc
+            if blk.issue is not None:
+                issues.append(blk.issue)
+                log.warning("flukso_block_issue", **_issue_fields(blk.issue))
+            ts_parts.append(blk.ts)
+            c_parts.append(blk.counter_wh)
+            r_parts.append(np.full(len(blk.ts), ref.rid, dtype=np.int64))
+        ts, counter, rid = (
+            _concat(ts_parts, np.int64),
+            _concat(c_parts, np.float64),
+            _concat(r_parts, np.int64),
+        )
+        keep = np.ones(len(ts), dtype=bool)
+        if start is not None:
+            keep &= ts >= start
+        if end is not None:
+            keep &= ts < end
+        ts, counter, rid = ts[keep], counter[keep], rid[keep]
+        order = np.lexsort((ts, rid))
+        ts, counter, rid = ts[order], counter[order], rid[order]
+        dup = np.zeros(len(ts), dtype=bool)
+        dup[1:] = (ts[1:] == ts[:-1]) & (rid[1:] == rid[:-1])
+        if dup.any():
+            issues.append(_duplicate_issue(sensor_id, ts, counter, rid, dup))
+            ts, counter, rid = ts[~dup], counter[~dup], rid[~dup]
+        return Series(sensor_id, ts, counter, rid, issues, fetched, len(refs) - fetched)
+
+    async def _get(
+        self,
+        sensor_id: str,
+        token: str,
+        path: str,
+        *,
+        accept: str,
+        what: str,
+        params: dict[str, int] | None = None,
+        gz: bool = False,
+    ) -> bytes:
+        """GET with retries; returns the body (a complete gzip stream when ``gz``)."""
+        headers = {"X-Token": token, "Accept": accept}
+        url = self.base_url + path
+        last_error = ""
+        for attempt in range(self.retries + 1):
+            retry_after: float | None = None
+            try:
+                async with self._sem:
+                    resp = await self._http.get(url, params=params, headers=headers)
+            except httpx.RequestError as exc:  # connect/read errors, timeouts, bad encodings
+                last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                status = resp.status_code
+                if status == 200:
+                    if not gz:
+                        return resp.content
+                    try:
+                        gunzip(resp.content)  # a truncated body is a transport error: retry
+                        return resp.content
+                    except CorruptBlockError as exc:
+                        last_error = f"corrupt gzip body: {exc}"
+                elif status in (401, 403):
+                    raise FluksoAuthError(
+                        f"sensor {sensor_id}: the Flukso API refused its token (HTTP {status})",
+                        sensor_id=sensor_id,
+                    )
+                elif status == 404:
+                    raise FluksoNotFoundError(
+                        f"sensor {sensor_id}: not found on the Flukso API ({what}, HTTP 404)",
+                        sensor_id=sensor_id,
+                    )
+                elif status == 429 or status >= 500:
+                    last_error = f"HTTP {status}"
+                    retry_after = _retry_after(resp.headers.get("Retry-After"))
+                else:
+                    raise FluksoError(
+                        f"sensor {sensor_id}: unexpected HTTP {status} for {what}",
+                        sensor_id=sensor_id,
+                    )
+            if attempt == self.retries:
+                break
+            delay = self._delay(attempt, retry_after)
+            log.info(
+                "flukso_retry",
+                sensor_id=sensor_id,
+                what=what,
+                attempt=attempt + 1,
+                error=last_error,
+                delay_s=round(delay, 3),
+            )
+            await asyncio.sleep(delay)  # outside the semaphore: a backing-off call holds no slot
+        raise FluksoTransportError(
+            f"sensor {sensor_id}: {what} failed after {self.retries + 1} attempts ({last_error})",
+            sensor_id=sensor_id,
+        )
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER_S)
+        base = min(self.backoff * (2**attempt), MAX_BACKOFF_S)
+        return base * (0.5 + random.random() / 2)  # jitter: spread retries of many sensors
+
+
+def _sync_query(last: BlockRef | None) -> tuple[int, int, int]:
+    """(rid, lvl, bid) naming a block just before the level-20 span of ``last``."""
+    if last is None:
+        return 0, 0, 0
+    span_start = last.bid - last.bid % (1 << MAX_LEVEL)
+    if span_start < 256:
+        return last.rid, 0, 0
+    return last.rid, 8, span_start - 256
+
+
+def _parse_listing(sensor_id: str, body: bytes) -> list[BlockRef]:
+    try:
+        items = orjson.loads(body)
+        refs = [
+            BlockRef(int(i["rid"]), int(i["lvl"]), int(i["bid"]), str(i.get("ext", "gz")))
+            for i in items
+        ]
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+        raise FluksoTransportError(
+            f"sensor {sensor_id}: the block list is not a list of blocks ({exc})",
+            sensor_id=sensor_id,
+        ) from exc
+    bad = [r for r in refs if r.ext != "gz" or not 0 <= r.lvl <= 31 or r.bid % (1 << r.lvl)]
+    if bad:
+        raise FluksoError(
+            f"sensor {sensor_id}: unsupported blocks listed: {bad[:3]}", sensor_id=sensor_id
+        )
+    return refs
+
+
+def _overlaps(ref: BlockRef, start: int | None, end: int | None) -> bool:
+    return (start is None or ref.end > start) and (end is None or ref.bid < end)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
+def _duplicate_issue(
+    sensor_id: str, ts: np.ndarray, counter: np.ndarray, rid: np.ndarray, dup: np.ndarray
+) -> BlockIssue:
+    i = int(np.flatnonzero(dup)[0])
+    same = bool(np.all(counter[dup] == counter[np.flatnonzero(dup) - 1]))
+    return BlockIssue(
+        sensor_id,
+        int(rid[i]),
+        0,
+        int(ts[i]),
+        ("duplicate_ts",),
+        f"{int(dup.sum())} point(s) repeat a timestamp of another block"
+        + ("" if same else " with a different counter"),
+        "kept_first",
+        int((~dup).sum()),
+    )
+
+
+def _issue_fields(issue: BlockIssue) -> dict[str, Any]:
+    return {
+        "sensor_id": issue.sensor_id,
+        "rid": issue.rid,
+        "lvl": issue.lvl,
+        "bid": issue.bid,
+        "kinds": ",".join(issue.kinds),
+        "action": issue.action,
+        "detail": issue.detail,
+    }
