@@ -1,0 +1,239 @@
+"""The JSON API (``/api/...``, described at ``/openapi.json``). Every route needs a session;
+every installation route answers 404 for an installation the session may not see."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from vde.timeutil import BRUSSELS, local_day_bounds, local_day_of, now_ts, parse_instant
+from vde.web import admin
+from vde.web.deps import installation, require_admin, require_session, visible
+from vde.web.installations import Installation
+from vde.web.series import (
+    MAX_RANGE_S,
+    ChartSeries,
+    energy_wh,
+    period_bounds,
+    read_chart,
+    totals_kwh,
+)
+
+router = APIRouter(prefix="/api", dependencies=[Depends(require_session)])
+
+
+class JSON(Response):
+    """orjson with numpy arrays; NaN becomes null (missing data stays missing)."""
+
+    media_type = "application/json"
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+@dataclass(frozen=True)
+class Range:
+    start: int
+    end: int
+    period: str | None  # day/week/month/year, None for an explicit start/end
+    day: date | None
+
+
+Period = Literal["day", "week", "month", "year"]
+
+
+def time_range(
+    period: Annotated[Period | None, Query(description="day, week, month or year (local)")] = None,
+    date_: Annotated[
+        date | None, Query(alias="date", description="a day of the period, YYYY-MM-DD (today)")
+    ] = None,
+    start: Annotated[
+        str | None, Query(description="start instant: epoch s, ISO date/time (local if naive)")
+    ] = None,
+    end: Annotated[str | None, Query(description="end instant (excluded)")] = None,
+) -> Range:
+    """The range asked for: ``period`` + ``date`` (local calendar), or ``start`` + ``end``."""
+    if start is not None or end is not None:
+        if start is None or end is None or period is not None:
+            raise HTTPException(422, "give both start and end, or period and date")
+        try:
+            s, e = parse_instant(start), parse_instant(end)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if e <= s:
+            raise HTTPException(422, "end must be after start")
+        if e - s > MAX_RANGE_S:
+            raise HTTPException(422, "range too long (at most 10 years)")
+        return Range(s, e, None, None)
+    day = date_ or local_day_of(now_ts())
+    p = period or "day"
+    s, e = period_bounds(p, day)
+    return Range(s, e, p, day)
+
+
+RangeDep = Annotated[Range, Depends(time_range)]
+
+
+def _round(a: np.ndarray) -> np.ndarray:
+    return np.round(a, 1)
+
+
+def _series_json(cs: ChartSeries) -> dict:
+    return {f: _round(getattr(cs, f)) for f in ChartSeries.FIELDS}
+
+
+def _compare(request: Request, home: Installation, group_id: str | None, rng: Range, res: int):
+    if group_id is None:
+        return None
+    group = installation(request, group_id)  # 404 when not visible
+    if group.kind != "group" or group.homes < 1:
+        raise HTTPException(422, f"{group_id} is not a group with homes to compare with")
+    cs = read_chart(request.app.state.store, group_id, rng.start, rng.end, res)
+    return {
+        "installation": group.as_json(),
+        "homes": group.homes,
+        **_series_json(cs.scaled(1.0 / group.homes)),
+    }
+
+
+@router.get("/me", summary="Who is logged in and what they may see")
+def me(request: Request) -> Response:
+    session = require_session(request)
+    items = [i.as_json() for i in visible(request).values()]
+    return JSON({"login": session.login, "role": session.role, "installations": items})
+
+
+@router.get("/installations", summary="Installations the session may see")
+def installations(request: Request) -> Response:
+    return JSON([i.as_json() for i in visible(request).values()])
+
+
+@router.get("/installations/{installation_id}/series", summary="Power curves and energy totals")
+def series(
+    request: Request,
+    installation_id: str,
+    rng: RangeDep,
+    compare: Annotated[
+        str | None, Query(description="a group id: add its per-home average power")
+    ] = None,
+) -> Response:
+    """Power [W] on a full bucket grid (null = no data) at a resolution the server picks so no
+    series exceeds ~3000 points, the energy totals of the range, and the last data ts."""
+    inst = installation(request, installation_id)
+    store = request.app.state.store
+    cs = read_chart(store, installation_id, rng.start, rng.end)
+    bounds = store.power_bounds(installation_id)
+    return JSON(
+        {
+            "installation": inst.as_json(),
+            "start": rng.start,
+            "end": rng.end,
+            "period": rng.period,
+            "date": rng.day.isoformat() if rng.day else None,
+            "resolution_s": cs.resolution_s,
+            "ts": cs.ts,
+            **_series_json(cs),
+            "has_data": cs.has_data(),
+            "totals": totals_kwh(energy_wh(store, installation_id, rng.start, rng.end)),
+            "last_ts": bounds[1] if bounds else None,
+            "compare": _compare(request, inst, compare, rng, cs.resolution_s),
+        }
+    )
+
+
+@router.get("/installations/{installation_id}/totals", summary="Energy totals of a range")
+def totals(request: Request, installation_id: str, rng: RangeDep) -> Response:
+    """kWh consumed, produced, imported, exported and the self-consumption / self-sufficiency
+    rates, exact from stored energy (rollups plus 8-s power at unaligned edges)."""
+    installation(request, installation_id)
+    energy = energy_wh(request.app.state.store, installation_id, rng.start, rng.end)
+    return JSON({"start": rng.start, "end": rng.end, **totals_kwh(energy)})
+
+
+def _local_iso(ts: np.ndarray) -> list[str]:
+    return [datetime.fromtimestamp(int(t), BRUSSELS).isoformat() for t in ts]
+
+
+def _csv_response(header: list[str], columns: list, filename: str) -> Response:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(zip(*columns, strict=True))
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _cells(a: np.ndarray) -> list[str]:
+    """Power values as CSV cells: one decimal, empty where there is no data."""
+    return ["" if np.isnan(v) else f"{v:.1f}" for v in a.tolist()]
+
+
+@router.get("/installations/{installation_id}/series.csv", summary="CSV of the curves shown")
+def series_csv(request: Request, installation_id: str, rng: RangeDep) -> Response:
+    installation(request, installation_id)
+    cs = read_chart(request.app.state.store, installation_id, rng.start, rng.end)
+    day = local_day_of(rng.start).isoformat()
+    return _csv_response(
+        ["ts", "local_time", "p_cons_w", "p_prod_w", "p_tot_w", "p_import_w", "p_export_w"],
+        [cs.ts.tolist(), _local_iso(cs.ts), *(_cells(getattr(cs, f)) for f in ChartSeries.FIELDS)],
+        f"{installation_id}_{day}_{cs.resolution_s}s.csv",
+    )
+
+
+@router.get("/installations/{installation_id}/raw.csv", summary="8-s power of one local day")
+def raw_csv(
+    request: Request,
+    installation_id: str,
+    day: Annotated[date, Query(description="local day, YYYY-MM-DD")],
+) -> Response:
+    """Every stored 8-s row of the installation's power that day (gaps are absent rows)."""
+    installation(request, installation_id)
+    start, end = local_day_bounds(day)
+    p = request.app.state.store.read_power(installation_id, start, end)
+    return _csv_response(
+        ["ts", "local_time", "p_cons_w", "p_prod_w", "p_tot_w"],
+        [p.ts.tolist(), _local_iso(p.ts), _cells(p.p_cons), _cells(p.p_prod), _cells(p.p_tot)],
+        f"{installation_id}_{day.isoformat()}_8s.csv",
+    )
+
+
+# --- administrators ---------------------------------------------------------------------------
+
+admin_router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+
+
+@admin_router.get("/sync", summary="Sync status per sensor")
+def admin_sync(request: Request) -> Response:
+    return JSON(admin.sync_status(request.app.state.store))
+
+
+@admin_router.get("/alerts", summary="Alert history, newest day first")
+def admin_alerts(
+    request: Request,
+    since: Annotated[date | None, Query(description="only alerts of this day or later")] = None,
+) -> Response:
+    return JSON(admin.alerts_list(request.app.state.store, since.isoformat() if since else None))
+
+
+@admin_router.get("/installations", summary="Installations and their current signs (no tokens)")
+def admin_installations(request: Request) -> Response:
+    return JSON(admin.installations_config(request.app.state.store))
+
+
+@admin_router.get("/users", summary="Users (never a password hash)")
+def admin_users(request: Request) -> Response:
+    return JSON(admin.users_list(request.app.state.store))
+
+
+router.include_router(admin_router)

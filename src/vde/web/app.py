@@ -1,0 +1,169 @@
+"""The dashboard's ASGI app: ``create_app(store, settings)`` wires routes, security and errors.
+
+Nothing happens at import time; ``vde serve`` (or a test) opens the store and builds the app.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vde import __version__
+from vde.errors import NotFoundError, VdeError
+from vde.logs import get_logger
+from vde.settings import Settings
+from vde.storage.base import Store
+from vde.web import api, live, pages
+from vde.web.auth import LoginGuard, Sessions, secret_key
+from vde.web.i18n import Translations
+from vde.web.render import render
+from vde.web.tasks import PeriodicTasks
+
+log = get_logger(__name__)
+HERE = Path(__file__).resolve().parent
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (keeps SSE streaming intact) adding the headers to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() not in _NAMES]
+                headers += SECURITY_HEADERS
+                if scope.get("scheme") == "https":
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+_NAMES = {name for name, _ in SECURITY_HEADERS}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """One place turns errors into responses: JSON for the API, a page (or login) for HTML."""
+
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = getattr(exc, "headers", None)
+        if _is_api(request) or request.url.path == "/openapi.json":
+            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
+        if exc.status_code == 401:
+            nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={_quote(nxt)}", 303)
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": exc.detail},
+            status_code=exc.status_code,
+            headers=headers,
+        )
+
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'] if p not in ('query', 'path', 'body'))}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        message = "; ".join(problems) or "invalid request"
+        if _is_api(request):
+            return JSONResponse({"detail": message, "errors": jsonable(exc.errors())}, 422)
+        return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
+
+    async def vde_error(request: Request, exc: VdeError) -> Response:
+        status = 404 if isinstance(exc, NotFoundError) else 503
+        log.warning("web_error", path=request.url.path, error=type(exc).__name__)
+        message = str(exc) if status == 404 else "the database is not available; try again later"
+        return await http_error(request, StarletteHTTPException(status, message))
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(VdeError, vde_error)
+
+
+def jsonable(errors: list) -> list:
+    """Validation errors without their ``ctx``/``input`` (may hold exceptions or secrets)."""
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+def create_app(
+    store: Store,
+    settings: Settings,
+    *,
+    live_poll_s: float = 2.0,
+    login_guard: LoginGuard | None = None,
+) -> FastAPI:
+    """The dashboard app over an opened store. The caller closes the store after.
+
+    ``live_poll_s``: how often each live (SSE) connection looks for new data [s].
+    """
+    tasks = PeriodicTasks(store, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        tasks.start()
+        try:
+            yield
+        finally:
+            await tasks.stop()
+
+    app = FastAPI(
+        title="vde dashboard API",
+        version=__version__,
+        docs_url=None,  # Swagger UI needs a CDN and inline script; the CSP forbids both
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.settings = settings
+    app.state.sessions = Sessions(secret_key(store, settings))
+    app.state.guard = login_guard or LoginGuard()
+    app.state.i18n = Translations.load()
+    app.state.live_poll_s = live_poll_s
+    app.state.tasks = tasks
+    app.add_middleware(SecurityHeaders)
+    _install_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(live.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    return app

@@ -1,0 +1,171 @@
+"""HTML pages: login, invite, the member dashboard, the administrators' page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
+
+from vde.logs import get_logger
+from vde.timeutil import local_day_of, now_ts
+from vde.web import admin
+from vde.web.auth import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    authenticate,
+    check_csrf,
+    cookie_args,
+    invite_user,
+    set_password,
+)
+from vde.web.deps import installation, require_admin, require_session, session_or_none, visible
+from vde.web.i18n import choose_language
+from vde.web.render import render
+
+log = get_logger(__name__)
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(nxt: str | None) -> str:
+    """Only same-site paths: an open redirect would make phishing links look like ours."""
+    if nxt and nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
+        return nxt
+    return "/"
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _logged_in(request: Request, user, nxt: str) -> Response:
+    resp = RedirectResponse(_safe_next(nxt), 303)
+    resp.set_cookie(
+        SESSION_COOKIE,
+        request.app.state.sessions.dump(user),
+        max_age=SESSION_MAX_AGE_S,
+        **cookie_args(request),
+    )
+    return resp
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    if session_or_none(request) is None:
+        return RedirectResponse("/login", 303)
+    items = list(visible(request))
+    if items:
+        return RedirectResponse(f"/i/{items[0]}", 303)
+    return render(request, "empty.html")
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> Response:
+    return render(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", dependencies=[Depends(check_csrf)])
+def login(
+    request: Request,
+    login: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    guard = request.app.state.guard
+    ip = _client_ip(request)
+    guard.check(login, ip)  # 429 with Retry-After
+    user = authenticate(request.app.state.store, login.strip(), password)
+    if user is None:
+        guard.failed(login, ip)
+        log.info("login_failed", ip=ip)
+        return render(
+            request,
+            "login.html",
+            {"next": _safe_next(next), "error": "login.error", "login": login},
+            status_code=401,
+        )
+    guard.succeeded(login)
+    log.info("login", login=user.login)
+    return _logged_in(request, user, next)
+
+
+@router.post("/logout", dependencies=[Depends(check_csrf)])
+def logout(request: Request) -> Response:
+    resp = RedirectResponse("/login", 303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.get("/invite")
+def invite_page(request: Request, login: str = "", token: str = "") -> Response:
+    if invite_user(request.app.state.store, login, token) is None:
+        raise HTTPException(404, "this invitation link is not valid or has expired")
+    return render(request, "invite.html", {"login": login, "token": token, "error": None})
+
+
+@router.post("/invite", dependencies=[Depends(check_csrf)])
+def invite_accept(
+    request: Request,
+    login: Annotated[str, Form()],
+    token: Annotated[str, Form()],
+    password: Annotated[str, Form(max_length=1000)],
+    password2: Annotated[str, Form(max_length=1000)],
+) -> Response:
+    store = request.app.state.store
+    if invite_user(store, login, token) is None:
+        raise HTTPException(404, "this invitation link is not valid or has expired")
+    error = None
+    if password != password2:
+        error = "invite.mismatch"
+    elif len(password) < 8:
+        error = "invite.short"
+    if error:
+        ctx = {"login": login, "token": token, "error": error}
+        return render(request, "invite.html", ctx, status_code=422)
+    user = set_password(store, login, password)
+    log.info("invite_accepted", login=login)
+    return _logged_in(request, user, "/")
+
+
+def _boot(request: Request, data: dict) -> Markup:
+    """JSON for the page's script, safe inside a <script type="application/json"> element."""
+    raw = orjson.dumps(data).decode().replace("<", "\\u003c").replace(">", "\\u003e")
+    return Markup(raw.replace("&", "\\u0026"))
+
+
+@router.get("/i/{installation_id}")
+def dashboard(
+    request: Request,
+    installation_id: str,
+    session: Annotated[object, Depends(require_session)],
+) -> Response:
+    inst = installation(request, installation_id)
+    lang = choose_language(request)
+    items = [i.as_json() for i in visible(request).values()]
+    boot = {
+        "installation": inst.as_json(),
+        "installations": items,
+        "today": local_day_of(now_ts()).isoformat(),
+        "lang": lang,
+        "strings": request.app.state.i18n.for_js(lang),
+    }
+    return render(
+        request,
+        "dashboard.html",
+        {"inst": inst, "installations": items, "boot": _boot(request, boot)},
+    )
+
+
+@router.get("/admin")
+def admin_page(request: Request, session: Annotated[object, Depends(require_admin)]) -> Response:
+    store = request.app.state.store
+    ctx = {
+        "sync": admin.sync_status(store),
+        "alerts": admin.alerts_list(store)[:200],
+        "config": admin.installations_config(store),
+        "users": admin.users_list(store),
+        "installations": [i.as_json() for i in visible(request).values()],
+    }
+    return render(request, "admin.html", ctx)

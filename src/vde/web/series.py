@@ -1,0 +1,236 @@
+"""What the dashboard asks of the data: periods, resolution choice, series and energy totals.
+
+Everything here is synchronous and reads the store; the web routes call it from the
+threadpool. Conventions: ``ts`` UTC epoch seconds, power [W], energy [Wh] in the store and
+[kWh] in the totals shown to people. Missing data stays missing: a bucket or 8-s slot
+without data is NaN (JSON null) in a series, never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from vde.models import PowerSeries, RollupBatch
+from vde.storage.base import Store
+from vde.timeutil import BRUSSELS, GRID_S, ceil_grid, local_day_bounds
+
+#: Resolutions the dashboard can show [s]: 8-s power, then the stored rollups.
+RESOLUTIONS: tuple[int, ...] = (GRID_S, 60, 900, 3600, 86400)
+#: No series in a response carries more points than this.
+MAX_POINTS = 3000
+#: Longest range a series or totals request may ask for [s] (a bit over 10 years).
+MAX_RANGE_S = 3700 * 86400
+PERIODS: tuple[str, ...] = ("day", "week", "month", "year")
+#: Energy of one 8-s slot of 1 W [Wh].
+SLOT_WH_PER_W = GRID_S / 3600.0
+
+
+def period_bounds(period: str, day: date, tz: ZoneInfo = BRUSSELS) -> tuple[int, int]:
+    """UTC bounds [start, end) of the local day / week (Monday first) / month / year of ``day``.
+
+    Local days are 23, 24 or 25 h long, so the bounds come from local midnights.
+    """
+    if period == "day":
+        first, nxt = day, day + timedelta(days=1)
+    elif period == "week":
+        first = day - timedelta(days=day.weekday())
+        nxt = first + timedelta(days=7)
+    elif period == "month":
+        first = day.replace(day=1)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+    elif period == "year":
+        first, nxt = day.replace(month=1, day=1), day.replace(year=day.year + 1, month=1, day=1)
+    else:
+        raise ValueError(f"unknown period {period!r} (use one of {', '.join(PERIODS)})")
+    return local_day_bounds(first, tz)[0], local_day_bounds(nxt, tz)[0]
+
+
+def choose_resolution(start: int, end: int, max_points: int = MAX_POINTS) -> int:
+    """Finest resolution [s] that shows [start, end) in at most ``max_points`` buckets."""
+    span = max(end - start, 1)
+    for res in RESOLUTIONS:
+        # +1: an unaligned range can touch one more bucket than span / res.
+        if span // res + 1 <= max_points:
+            return res
+    return RESOLUTIONS[-1]
+
+
+def bucket_grid(start: int, end: int, resolution_s: int, tz: ZoneInfo = BRUSSELS) -> np.ndarray:
+    """Bucket starts [UTC epoch s] in [start, end); day buckets start at local midnight."""
+    if resolution_s < 86400:
+        first = int(ceil_grid(start, resolution_s))
+        return np.arange(first, end, resolution_s, dtype=np.int64)
+    day = datetime.fromtimestamp(start, tz).date()
+    out = []
+    while True:
+        s = local_day_bounds(day, tz)[0]
+        if s >= end:
+            break
+        if s >= start:
+            out.append(s)
+        day += timedelta(days=1)
+    return np.asarray(out, dtype=np.int64)
+
+
+@dataclass
+class ChartSeries:
+    """Power on a full bucket grid, NaN where there is no data [W].
+
+    ``p_prod`` keeps the store's sign (<= 0); ``p_import`` >= 0 and ``p_export`` <= 0 are
+    the mean grid import / export power over the slots with data.
+    """
+
+    resolution_s: int
+    ts: np.ndarray
+    p_cons: np.ndarray
+    p_prod: np.ndarray
+    p_tot: np.ndarray
+    p_import: np.ndarray
+    p_export: np.ndarray
+
+    FIELDS = ("p_cons", "p_prod", "p_tot", "p_import", "p_export")
+
+    def scaled(self, factor: float) -> ChartSeries:
+        """Every power multiplied by ``factor`` (per-home average of a group)."""
+        return ChartSeries(
+            self.resolution_s,
+            self.ts,
+            *(getattr(self, f) * factor for f in self.FIELDS),
+        )
+
+    def has_data(self) -> bool:
+        return bool(np.isfinite(self.p_tot).any())
+
+
+def _place(grid: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` at ``ts`` put on ``grid``; NaN on grid points without a value."""
+    out = np.full(len(grid), np.nan)
+    if len(ts) == 0 or len(grid) == 0:
+        return out
+    idx = np.searchsorted(grid, ts)
+    ok = idx < len(grid)
+    ok[ok] = grid[idx[ok]] == ts[ok]
+    out[idx[ok]] = values[ok]
+    return out
+
+
+def read_chart(
+    store: Store, installation_id: str, start: int, end: int, resolution_s: int | None = None
+) -> ChartSeries:
+    """Power of an installation over [start, end) at the chosen (or given) resolution."""
+    res = resolution_s or choose_resolution(start, end)
+    grid = bucket_grid(start, end, res)
+    if res == GRID_S:
+        p = store.read_power(installation_id, start, end)
+        tot = _place(grid, p.ts, p.p_tot)
+        return ChartSeries(
+            res,
+            grid,
+            _place(grid, p.ts, p.p_cons),
+            _place(grid, p.ts, p.p_prod),
+            tot,
+            np.where(tot > 0, tot, np.where(np.isnan(tot), np.nan, 0.0)),
+            np.where(tot < 0, tot, np.where(np.isnan(tot), np.nan, 0.0)),
+        )
+    b = store.read_rollups(installation_id, res, start, end)
+    hours = b.columns["n"].astype(np.float64) * SLOT_WH_PER_W  # covered time [h]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_imp = np.where(hours > 0, b.columns["e_import_wh"] / hours, np.nan)
+        p_exp = np.where(hours > 0, -b.columns["e_export_wh"] / hours, np.nan)
+    return ChartSeries(
+        res,
+        grid,
+        _place(grid, b.ts, b.columns["p_cons_mean"]),
+        _place(grid, b.ts, b.columns["p_prod_mean"]),
+        _place(grid, b.ts, b.columns["p_tot_mean"]),
+        _place(grid, b.ts, p_imp),
+        _place(grid, b.ts, p_exp),
+    )
+
+
+# --- energy totals ---------------------------------------------------------------------------
+
+ENERGY_KEYS = ("cons", "prod", "import", "export")
+
+
+def _energy_of_power(p: PowerSeries) -> dict[str, float]:
+    """Energy [Wh] of 8-s power rows (each row is one 8-s slot)."""
+    return {
+        "cons": float(p.p_cons.sum()) * SLOT_WH_PER_W,
+        "prod": float(p.p_prod.sum()) * SLOT_WH_PER_W,
+        "import": float(p.p_tot[p.p_tot > 0].sum()) * SLOT_WH_PER_W,
+        "export": float(-p.p_tot[p.p_tot < 0].sum()) * SLOT_WH_PER_W,
+    }
+
+
+def _energy_of_rollups(b: RollupBatch) -> dict[str, float]:
+    c = b.columns
+    return {
+        "cons": float(c["e_cons_wh"].sum()),
+        "prod": float(c["e_prod_wh"].sum()),
+        "import": float(c["e_import_wh"].sum()),
+        "export": float(c["e_export_wh"].sum()),
+    }
+
+
+def _inner_span(start: int, end: int, res: int, tz: ZoneInfo) -> tuple[int, int] | None:
+    """Widest [a, b) inside [start, end) made of whole buckets of ``res``; None if none."""
+    if res < 86400:
+        a, b = int(ceil_grid(start, res)), end - end % res
+    else:
+        grid = bucket_grid(start, end + 1, res, tz)
+        if len(grid) < 2:
+            return None
+        a, b = int(grid[0]), int(grid[-1])
+    return (a, b) if a < b else None
+
+
+def energy_wh(
+    store: Store, installation_id: str, start: int, end: int, tz: ZoneInfo = BRUSSELS
+) -> dict[str, float]:
+    """Exact energy [Wh] of [start, end): consumed, produced (<= 0), imported, exported.
+
+    Whole day / hour / 15-min / 1-min buckets come from the rollups, coarsest first; the
+    unaligned edges left over come from the 8-s power, so the sum equals the sum of 8-s
+    power over the range whatever the range.
+    """
+    total = dict.fromkeys(ENERGY_KEYS, 0.0)
+    todo = [(start, end)]
+    for res in (86400, 3600, 900, 60):
+        nxt = []
+        for s, e in todo:
+            span = _inner_span(s, e, res, tz)
+            if span is None:
+                nxt.append((s, e))
+                continue
+            a, b = span
+            for k, v in _energy_of_rollups(store.read_rollups(installation_id, res, a, b)).items():
+                total[k] += v
+            nxt += [(x, y) for x, y in ((s, a), (b, e)) if x < y]
+        todo = nxt
+    for s, e in todo:
+        for k, v in _energy_of_power(store.read_power(installation_id, s, e)).items():
+            total[k] += v
+    return total
+
+
+def totals_kwh(energy: dict[str, float]) -> dict[str, float | None]:
+    """What the cards show: kWh (production as a positive number) and the two rates [0..1].
+
+    self_consumption = 1 - export / production; self_sufficiency = 1 - import / consumption;
+    None when the denominator is 0 (no production / no consumption).
+    """
+    cons, prod = energy["cons"] / 1000, -energy["prod"] / 1000
+    imp, exp = energy["import"] / 1000, energy["export"] / 1000
+    return {
+        "consumed_kwh": round(cons, 3),
+        "produced_kwh": round(prod, 3),
+        "imported_kwh": round(imp, 3),
+        "exported_kwh": round(exp, 3),
+        "self_consumption": round(1 - exp / prod, 4) if prod > 0 else None,
+        "self_sufficiency": round(1 - imp / cons, 4) if cons > 0 else None,
+    }

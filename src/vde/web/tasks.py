@@ -1,0 +1,111 @@
+"""Periodic work inside ``vde serve``: a sync every ``sync_every``, alerts daily at ``alerts_at``.
+
+A run never overlaps the previous one: when it is still going at the next tick, the tick is
+skipped (and logged). Failures are logged with their type and the loop goes on to the next
+tick: the next run retries the same work, so nothing is lost by skipping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import inspect
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from starlette.concurrency import run_in_threadpool
+
+from vde.errors import SettingsError, VdeError
+from vde.logs import get_logger
+from vde.settings import Settings
+from vde.storage.base import Store
+from vde.timeutil import BRUSSELS
+
+log = get_logger(__name__)
+
+
+def _target(module: str, attr: str) -> Callable | None:
+    """``module.attr`` when that module exists in this installation, else None."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    return getattr(importlib.import_module(module), attr, None)
+
+
+def seconds_until(hhmm: str, now: datetime) -> float:
+    """Seconds from ``now`` (aware) to the next local ``HH:MM`` [s]."""
+    try:
+        hh, mm = (int(x) for x in hhmm.split(":"))
+        at = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    except ValueError:
+        raise SettingsError(f"alerts_at must be HH:MM, got {hhmm!r}") from None
+    if at <= now:
+        at = (at + timedelta(days=1)).replace(hour=hh, minute=mm)
+    return (at - now).total_seconds()
+
+
+class PeriodicTasks:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._tasks: list[asyncio.Task] = []
+        self._running: set[str] = set()
+        self.runs: dict[str, int] = {"sync": 0, "alerts": 0}
+
+    def start(self) -> None:
+        if self.settings.sync_every:
+            run_sync = _target("vde.sync.pipeline", "arun_sync")
+            if run_sync is None:
+                log.warning("periodic_sync_unavailable", reason="vde.sync.pipeline missing")
+            else:
+                every = float(self.settings.sync_every)
+                self._spawn("sync", lambda: run_sync(self.store, self.settings), lambda: every)
+        if self.settings.alerts_at:
+            run_alerts = _target("vde.alerts.run", "run_alerts")
+            at = self.settings.alerts_at
+            seconds_until(at, datetime.now(BRUSSELS))  # fail fast on a bad time
+            if run_alerts is None:
+                log.warning("periodic_alerts_unavailable", reason="vde.alerts.run missing")
+            else:
+                self._spawn(
+                    "alerts",
+                    lambda: run_alerts(self.store, self.settings),
+                    lambda: seconds_until(at, datetime.now(BRUSSELS)),
+                )
+
+    def _spawn(self, name: str, job: Callable[[], object], wait: Callable[[], float]) -> None:
+        self._tasks.append(asyncio.create_task(self._loop(name, job, wait), name=f"vde-{name}"))
+
+    async def _loop(self, name: str, job: Callable[[], object], wait: Callable[[], float]) -> None:
+        while True:
+            await asyncio.sleep(wait())
+            await self.run_once(name, job)
+
+    async def run_once(self, name: str, job: Callable[[], object]) -> bool:
+        """Run ``job`` unless a run of ``name`` is still going; True when it ran."""
+        if name in self._running:
+            log.warning("periodic_skipped", task=name, reason="previous run still going")
+            return False
+        self._running.add(name)
+        try:
+            # A sync job runs in a thread; an async one returns its coroutine, awaited here.
+            result = await run_in_threadpool(job)
+            if inspect.isawaitable(result):
+                await result
+            self.runs[name] += 1
+            log.info("periodic_done", task=name)
+        except VdeError as exc:
+            log.error("periodic_failed", task=name, error=type(exc).__name__, message=str(exc))
+        finally:
+            self._running.discard(name)
+        return True
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
