@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from wbshape import edit_sheet, real_shape, set_cell, write_real_shape
+from wbshape import INVALID, TOKEN_ROW2, edit_sheet, real_shape, rows0, set_cell, write_real_shape
 
 from vde.models import SensorRow
 from vde.processing.workbook import (
@@ -117,104 +117,6 @@ def test_only_the_named_part_is_read(wb: Path) -> None:
 
 
 # --- every invalid case: its precise message ---------------------------------------------
-
-rows0, _, _ = real_shape()
-TOKEN_ROW2 = rows0[0].token
-
-
-def _missing_sheet(p: Path) -> None:
-    wbk = load_workbook(p)
-    wbk[SHEET_ACCESS].title = "Access"
-    wbk.save(p)
-
-
-def _missing_column(p: Path) -> None:
-    edit_sheet(p, S, lambda rows: [r[:-1] for r in rows])  # drop Token
-
-
-def _dup_pair(p: Path) -> None:
-    edit_sheet(p, S, lambda rows: rows + [list(rows[1])])
-
-
-def _two_tokens(p: Path) -> None:
-    # row 2 is CDB001's Mains; its group row in CDBA01 is row 208 (after the 206 home rows)
-    set_cell(p, S, 208, "Token", "f" * 32)
-
-
-def _no_network(p: Path) -> None:
-    # CDB002 is rows 6-9 (CDB001 has 4 sensors): blank every Network
-    for n in range(6, 10):
-        set_cell(p, S, n, "Network", None)
-
-
-INVALID = {
-    "missing sheet": (_missing_sheet, ["sheet 'Export_Access' is missing", "Access"]),
-    "missing column": (_missing_column, ["column 'Token' is missing", "row 1"]),
-    "sign out of range": (
-        lambda p: set_cell(p, S, 12, "Prod", 2),
-        [
-            "Export_InstallationSensors, row 12, column Prod, value 2",
-            "Prod in row 12 is 2, not a sign",
-            "-1, 1 or leave",
-        ],
-    ),
-    "sign text": (
-        lambda p: set_cell(p, S, 13, "VE", "oui"),
-        ["row 13, column VE, value 'oui'", "VE in row 13 is 'oui', not a sign"],
-    ),
-    "sign fraction": (
-        lambda p: set_cell(p, S, 14, "Cons", 0.5),
-        ["Cons in row 14 is 0.5, not a sign"],
-    ),
-    "sensor id short": (
-        lambda p: set_cell(p, S, 5, "SensorId", rows0[3].sensor_id[:31]),
-        ["row 5, column SensorId", "SensorId in row 5 is 31 characters, expected 32 hex"],
-    ),
-    "sensor id not hex": (
-        lambda p: set_cell(p, S, 7, "SensorId", "g" * 32),
-        ["SensorId in row 7 has non-hex characters, expected 32 hex"],
-    ),
-    "token short": (
-        lambda p: set_cell(p, S, 2, "Token", TOKEN_ROW2[:31]),
-        [
-            "row 2, column Token",
-            "Token in row 2 is 31 characters, expected 32 hex",
-            "…" + TOKEN_ROW2[27:31],
-        ],
-    ),
-    "token not hex": (
-        lambda p: set_cell(p, S, 2, "Token", TOKEN_ROW2[:30] + "zz"),
-        ["Token in row 2 has non-hex characters"],
-    ),
-    "token blank": (lambda p: set_cell(p, S, 3, "Token", None), ["Token in row 3 is empty"]),
-    "pair repeated": (
-        _dup_pair,
-        ["is listed twice for installation CDB001 (rows 2 and 480)", "row 480"],
-    ),
-    "two tokens": (
-        _two_tokens,
-        [
-            f"sensor {rows0[0].sensor_id} has a different token in row 208 than in row 2",
-            "one token",
-        ],
-    ),
-    "no network sensor": (
-        _no_network,
-        ["installation CDB002 has no Network sensor (row(s) 6, 7, 8, 9", "set Network to 1 or -1"],
-    ),
-    "blank start": (
-        lambda p: set_cell(p, S, 4, "StartDate", None),
-        ["StartDate in row 4 is not a date"],
-    ),
-    "blank access": (
-        lambda p: set_cell(p, SHEET_ACCESS, 3, "Login", None),
-        ["Export_Access, row 3, column Login"],
-    ),
-    "two captions": (
-        lambda p: edit_sheet(p, SHEET_CAPTIONS, lambda rows: rows + [["CDBA01", "Autre nom"]]),
-        ["installation CDBA01 has two captions (rows 2 and 6)"],
-    ),
-}
 
 
 @pytest.mark.parametrize("case", list(INVALID), ids=list(INVALID))
