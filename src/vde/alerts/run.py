@@ -1,0 +1,244 @@
+"""The alert run: check one local day, keep the history, send one email for what is new.
+
+Deduplication: an alert's id is ``kind:installation:day``. An alert already sent is sent
+again only when its content changed (``fingerprint``) or ``alert_repeat`` has passed since
+it was sent. Alerts are stored as ``pending`` before the email goes out and marked ``sent``
+only after the SMTP server accepted it, so a failed send loses nothing: the next run sends
+every pending alert, whatever day it checks. A pending alert of the checked day and kinds
+that the run no longer finds becomes ``resolved`` (the data was repaired before anyone was
+told).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
+from email.message import EmailMessage
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from vde.alerts.checks import MissingPeriod
+from vde.alerts.detect import detect_missing, detect_sign
+from vde.alerts.mail import build_message, send_message
+from vde.errors import MailError, NotFoundError
+from vde.logs import get_logger
+from vde.models import Alert
+from vde.settings import Settings
+from vde.storage.base import Store
+from vde.timeutil import local_day_bounds, local_day_of
+from vde.timeutil import now_ts as clock_now
+
+log = get_logger(__name__)
+
+Mode = Literal["missing", "sign", "all"]
+KINDS: dict[str, tuple[str, ...]] = {
+    "missing": ("missing",),
+    "sign": ("sign", "night"),
+    "all": ("missing", "sign", "night"),
+}
+
+__all__ = ["KINDS", "AlertRunResult", "MissingPeriod", "default_day", "fingerprint", "run_alerts"]
+
+
+@dataclass
+class AlertRunResult:
+    """What one run found, what it sent, and why not when it did not."""
+
+    day: str
+    mode: str
+    dry_run: bool
+    checked: list[str] = field(default_factory=list)  # installations checked
+    found: list[Alert] = field(default_factory=list)  # problems found on the day
+    to_send: list[Alert] = field(default_factory=list)  # in the message: new, changed, due, pending
+    suppressed: list[Alert] = field(default_factory=list)  # already sent, unchanged, not due
+    resolved: list[Alert] = field(default_factory=list)  # earlier pending, no longer found
+    message: EmailMessage | None = None
+    sent: bool = False
+    mail_error: str | None = None  # why the message could not be delivered
+
+    @property
+    def undelivered(self) -> bool:
+        """True when there were alerts to send that did not go out (and not a dry run)."""
+        return bool(self.to_send) and not self.sent and not self.dry_run
+
+    def raise_for_delivery(self) -> None:
+        """Raise MailError when alerts could not be delivered (they stay pending)."""
+        if self.undelivered:
+            raise MailError(
+                f"{len(self.to_send)} alert(s) not delivered, kept pending for the next run: "
+                f"{self.mail_error}"
+            )
+
+    def to_json(self) -> dict:
+        return {
+            "day": self.day,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "checked": len(self.checked),
+            "found": [asdict(a) for a in self.found],
+            "to_send": [a.alert_id for a in self.to_send],
+            "suppressed": [a.alert_id for a in self.suppressed],
+            "resolved": [a.alert_id for a in self.resolved],
+            "sent": self.sent,
+            "error": self.mail_error,
+        }
+
+
+def default_day(settings: Settings, now: int) -> date:
+    """Yesterday in ``settings.timezone``: the last complete local day."""
+    return local_day_of(now, ZoneInfo(settings.timezone)) - timedelta(days=1)
+
+
+def fingerprint(kind: str, installation_id: str, day: str, summary: str, details: dict) -> str:
+    """Hash of an alert's content: equal when the same problem is found again unchanged."""
+    payload = orjson.dumps(
+        [kind, installation_id, day, summary, details], option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+def run_alerts(
+    store: Store,
+    settings: Settings,
+    *,
+    mode: Mode = "all",
+    day: date | str | None = None,
+    dry_run: bool = False,
+    now_ts: int | None = None,
+) -> AlertRunResult:
+    """Check a local day of every installation of the current configuration; email what is new.
+
+    Parameters
+    ----------
+    store : Store
+        Where the power, raw data, configuration and alert history live.
+    settings : Settings
+        Thresholds (``alert_*``), location, time zone and SMTP settings.
+    mode : {"missing", "sign", "all"}
+        Which checks to run ("sign" covers wrong signs and night production).
+    day : date or "YYYY-MM-DD", optional
+        Local day to check; yesterday in ``settings.timezone`` by default. Only the part
+        before ``now_ts`` of a day not over yet is checked.
+    dry_run : bool
+        Build the message but send nothing and write nothing.
+    now_ts : int, optional
+        The current time [UTC epoch s] (tests pass it).
+
+    Returns
+    -------
+    AlertRunResult
+        ``mail_error`` says why alerts could not be delivered (SMTP down or refusing, email
+        not configured); they are then kept pending. Call ``raise_for_delivery()`` to turn
+        that into a MailError.
+
+    Raises
+    ------
+    NotFoundError
+        No configuration was imported yet.
+    ValueError
+        ``mode`` or ``day`` is invalid.
+    """
+    if mode not in KINDS:
+        raise ValueError(f"unknown alert mode {mode!r}: use missing, sign or all")
+    now = clock_now() if now_ts is None else int(now_ts)
+    tz = ZoneInfo(settings.timezone)
+    if day is None:
+        day = default_day(settings, now)
+    elif isinstance(day, str):
+        day = date.fromisoformat(day)
+    day_s = day.isoformat()
+    result = AlertRunResult(day=day_s, mode=mode, dry_run=dry_run)
+    config = store.load_config()
+    if config is None:
+        raise NotFoundError("no configuration imported yet: run `vde config import` first")
+    start, day_end = local_day_bounds(day, tz)
+    end = min(day_end, now)
+    kinds = KINDS[mode]
+    found: list[Alert] = []
+    raw_cache: dict = {}
+    if end > start:
+        for inst in config.installations():
+            rows = config.rows_of(inst)
+            if not any(r.start_ts < end for r in rows):
+                continue  # installation not started yet that day
+            result.checked.append(inst)
+            if "missing" in kinds:
+                found += detect_missing(
+                    store, settings, inst, rows, start, end, raw_cache, tz, day_end
+                )
+            if "sign" in kinds:
+                found += detect_sign(store, settings, inst, rows, start, end, raw_cache)
+    for a in found:
+        a.day = day_s
+        a.alert_id = f"{a.kind}:{a.installation_id}:{day_s}"
+        a.fingerprint = fingerprint(a.kind, a.installation_id, day_s, a.summary, a.details)
+    result.found = found
+    _plan(store, settings, result, kinds, now)
+    log.info(
+        "alerts_checked",
+        day=day_s,
+        mode=mode,
+        installations=len(result.checked),
+        found=len(found),
+        to_send=len(result.to_send),
+        suppressed=len(result.suppressed),
+    )
+    if dry_run:
+        if result.to_send:
+            result.message = _message(result.to_send, settings)
+        return result
+    if not result.to_send and not result.resolved:
+        return result
+    with store.lock("alerts", ttl_s=600):
+        for a in result.to_send:
+            store.put_alert(a)  # pending first: a crash or SMTP failure loses nothing
+        for a in result.resolved:
+            store.put_alert(a)
+        if not result.to_send:
+            return result
+        result.message = _message(result.to_send, settings)
+        try:
+            send_message(result.message, settings)
+        except MailError as exc:
+            result.mail_error = str(exc)
+            return result
+        for a in result.to_send:
+            a.status, a.sent_ts, a.updated_ts = "sent", now, now
+            store.put_alert(a)
+        result.sent = True
+    return result
+
+
+def _message(alerts: list[Alert], settings: Settings) -> EmailMessage:
+    return build_message(alerts, sender=settings.smtp_sender, recipients=settings.smtp_recipients)
+
+
+def _plan(store: Store, settings: Settings, result: AlertRunResult, kinds: tuple, now: int) -> None:
+    """Decide which alerts go in the message, from the history in the store."""
+    history = {a.alert_id: a for a in store.alerts(since_day=result.day) if a.day == result.day}
+    pending = {a.alert_id: a for a in store.alerts(status="pending")}
+    found_ids = {a.alert_id for a in result.found}
+    for a in result.found:
+        old = history.get(a.alert_id)
+        a.created_ts, a.updated_ts, a.status, a.sent_ts = now, now, "pending", None
+        if old is not None:
+            a.created_ts = old.created_ts
+            unchanged = old.fingerprint == a.fingerprint
+            recent = old.sent_ts is not None and now - old.sent_ts < settings.alert_repeat
+            if old.status == "sent" and unchanged and recent:
+                result.suppressed.append(old)
+                continue
+            if old.status == "sent":
+                a.sent_ts = old.sent_ts  # last time it went out, until it goes out again
+        result.to_send.append(a)
+    checked = set(result.checked)
+    for a in sorted(pending.values(), key=lambda a: a.alert_id):
+        if a.alert_id in found_ids:
+            continue
+        if a.day == result.day and a.kind in kinds and a.installation_id in checked:
+            result.resolved.append(replace(a, status="resolved", updated_ts=now))
+        else:
+            result.to_send.append(a)  # not delivered by an earlier run: send it now
