@@ -24,7 +24,7 @@ import pytest
 from vde.storage import TABLES, Store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ["sqlite"]  # "cassandra" joins once its backend lands
+BACKENDS = ["sqlite", "cassandra"]
 
 
 def _import_node_script():
@@ -67,11 +67,15 @@ def _cassandra_session_store(cassandra_node: tuple[str, int]) -> Iterator[Store]
     url = f"cassandra://{host}:{port}/{keyspace}"
     store = open_store(url)
     store.create_schema()
+    # tests share this one connection: a test's `with store:` or store.close() must not
+    # shut it down for the tests after it, so close is a no-op until the session ends
+    real_close = store.close
+    store.close = lambda: None  # type: ignore[method-assign]
     try:
         yield store
     finally:
         store.drop_keyspace()
-        store.close()
+        real_close()
 
 
 def _fresh_cassandra(shared: Store) -> Store:

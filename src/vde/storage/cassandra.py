@@ -1,0 +1,476 @@
+"""Cassandra backend: prepared statements, token-aware routing, concurrent partition I/O.
+
+Writes group rows by partition and send each group as an UNLOGGED batch confined to that
+one partition (never a multi-partition batch), many in flight at once
+(``execute_concurrent``); reads of several day/period partitions run concurrently. The
+schema and its partitioning are in ``vde.storage.cassandra_schema``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import ssl
+import time
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from cassandra import ConsistencyLevel, DriverException
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    NoHostAvailable,
+    Session,
+)
+from cassandra.concurrent import execute_concurrent
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import (
+    BatchStatement,
+    BatchType,
+    PreparedStatement,
+    dict_factory,
+    tuple_factory,
+)
+
+from vde.errors import StorageError
+from vde.logs import get_logger
+from vde.models import ROLLUP_FIELDS, PowerSeries, RawSeries, RollupBatch
+from vde.storage import cassandra_schema as cs
+from vde.storage import common as c
+from vde.storage.base import TABLES
+from vde.storage.cassandra_misc import CassandraMiscMixin
+from vde.storage.url import DbUrl
+
+log = get_logger(__name__)
+
+#: rows per single-partition batch, and batches in flight
+BATCH_ROWS = 250
+CONCURRENCY = 64
+#: beyond this many candidate partitions, ask series_index which ones exist
+DIRECT_BUCKETS = 4
+LWT_PROFILE = "lwt"
+
+
+class CassandraStore(CassandraMiscMixin):
+    """Store in a Cassandra keyspace (default ``flukso``)."""
+
+    backend = "cassandra"
+
+    def __init__(self, url: DbUrl, *, connect_timeout: float = 10.0) -> None:
+        self._u = url
+        self.url = url.redacted
+        self.keyspace = url.keyspace
+        self._owner = c.new_owner()
+        self._prepared: dict[str, PreparedStatement] = {}
+        self._dirty: set[str] = set()
+        timeout = float(url.options.get("timeout", 30))
+        lbp = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=url.options.get("local_dc")))
+        cl = getattr(ConsistencyLevel, url.consistency())
+        serial = getattr(ConsistencyLevel, url.consistency("serial_consistency", "SERIAL"))
+        profiles = {
+            EXEC_PROFILE_DEFAULT: ExecutionProfile(
+                load_balancing_policy=lbp,
+                consistency_level=cl,
+                serial_consistency_level=serial,
+                request_timeout=timeout,
+                row_factory=tuple_factory,
+            ),
+            LWT_PROFILE: ExecutionProfile(
+                load_balancing_policy=TokenAwarePolicy(
+                    DCAwareRoundRobinPolicy(local_dc=url.options.get("local_dc"))
+                ),
+                consistency_level=cl,
+                serial_consistency_level=serial,
+                request_timeout=timeout,
+                row_factory=dict_factory,
+            ),
+        }
+        auth = None
+        if url.username:
+            auth = PlainTextAuthProvider(username=url.username, password=url.password or "")
+        self._cluster = Cluster(
+            list(url.hosts),
+            port=url.port,
+            protocol_version=5,  # Cassandra >= 4.0; saves the downgrade dance and its warnings
+            auth_provider=auth,
+            ssl_context=self._ssl_context(url),
+            execution_profiles=profiles,
+            connect_timeout=connect_timeout,
+            control_connection_timeout=connect_timeout,
+        )
+        try:
+            self._session: Session = self._cluster.connect()
+        except (NoHostAvailable, DriverException, OSError) as exc:
+            self._cluster.shutdown()
+            raise StorageError(
+                f"cannot reach Cassandra at {self.url}: {_short(exc)}; check that the node runs "
+                "and that host, port, credentials and TLS options are right"
+            ) from exc
+
+    @staticmethod
+    def _ssl_context(url: DbUrl) -> ssl.SSLContext | None:
+        if not url.flag("ssl"):
+            return None
+        ctx = ssl.create_default_context(cafile=url.options.get("ca"))
+        if url.options.get("certfile"):
+            ctx.load_cert_chain(url.options["certfile"], url.options.get("keyfile"))
+        return ctx
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _ps(self, cql: str, *, idempotent: bool = True) -> PreparedStatement:
+        """Prepared statement for ``cql`` ({ks} = keyspace), prepared once per store."""
+        ps = self._prepared.get(cql)
+        if ps is None:
+            try:
+                ps = self._session.prepare(cql.format(ks=self.keyspace))
+            except DriverException as exc:
+                raise StorageError(
+                    f"Cassandra refused a statement on {self.url}: {_short(exc)}; "
+                    "is the schema created (vde db create)?"
+                ) from exc
+            ps.is_idempotent = idempotent
+            ps.fetch_size = None  # partitions are bounded: fetch each in one response
+            self._prepared[cql] = ps
+        return ps
+
+    def _exec(
+        self, cql: str, params: Sequence = (), *, profile: str = EXEC_PROFILE_DEFAULT
+    ) -> list:
+        try:
+            return list(self._session.execute(self._ps(cql), params, execution_profile=profile))
+        except DriverException as exc:
+            raise StorageError(f"Cassandra error on {self.url}: {_short(exc)}") from exc
+
+    def _exec_many(self, items: list[tuple[object, Sequence | None]]) -> None:
+        """Run statements concurrently; raise the first failure as StorageError."""
+        if not items:
+            return
+        try:
+            execute_concurrent(
+                self._session, items, concurrency=CONCURRENCY, raise_on_first_error=True
+            )
+        except DriverException as exc:
+            raise StorageError(f"Cassandra write failed on {self.url}: {_short(exc)}") from exc
+
+    def _query_many(self, cql: str, params: list[Sequence]) -> list[list]:
+        """One query per params, in flight together; results in the same order."""
+        ps = self._ps(cql)
+        try:
+            futures = [self._session.execute_async(ps, p) for p in params]
+            return [list(f.result()) for f in futures]
+        except DriverException as exc:
+            raise StorageError(f"Cassandra error on {self.url}: {_short(exc)}") from exc
+
+    def _write_partitioned(
+        self, table: str, cql: str, keys: list, buckets: np.ndarray, rows: list
+    ) -> None:
+        """Batch ``rows`` per partition (key + bucket) and record the buckets in the index."""
+        self._dirty.update((table, cs.INDEX_TABLE))
+        ps = self._ps(cql)
+        items: list[tuple[object, Sequence | None]] = []
+        if len(rows):
+            order_change = np.flatnonzero(np.diff(buckets)) + 1
+            bounds = [0, *order_change.tolist(), len(rows)]
+            for a, b in itertools.pairwise(bounds):
+                for s in range(a, b, BATCH_ROWS):
+                    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                    batch.is_idempotent = True
+                    for r in rows[s : min(b, s + BATCH_ROWS)]:
+                        batch.add(ps, r)
+                    items.append((batch, None))
+        kind = keys[0]
+        idx = self._ps("INSERT INTO {ks}.series_index (kind, id, bucket) VALUES (?, ?, ?)")
+        items += [(idx, (kind, keys[1], int(bk))) for bk in np.unique(buckets).tolist()]
+        self._exec_many(items)
+
+    def _buckets(self, kind: str, series_id: str, lo: int, hi: int) -> list[int]:
+        """Partition buckets in [lo, hi] worth reading: all when few, else those that exist."""
+        if hi < lo:
+            return []
+        if hi - lo < DIRECT_BUCKETS:
+            return list(range(lo, hi + 1))
+        rows = self._exec(
+            "SELECT bucket FROM {ks}.series_index WHERE kind = ? AND id = ? AND bucket >= ? AND bucket <= ?",
+            (kind, series_id, int(lo), int(hi)),
+        )
+        return [r[0] for r in rows]
+
+    def _indexed(self, kind: str, series_id: str) -> list[int]:
+        return [
+            r[0]
+            for r in self._exec(
+                "SELECT bucket FROM {ks}.series_index WHERE kind = ? AND id = ?", (kind, series_id)
+            )
+        ]
+
+    def _series_ids(self, kind: str) -> list[str]:
+        rows = self._exec("SELECT DISTINCT kind, id FROM {ks}.series_index")
+        return sorted(r[1] for r in rows if r[0] == kind)
+
+    def _delete_range(
+        self,
+        table: str,
+        key_cols: str,
+        key: tuple,
+        kind: str,
+        buckets: list[int],
+        start: int,
+        end: int,
+        bucket_span,
+    ) -> None:
+        """Delete [start, end) from each bucket; drop index entries of buckets left empty."""
+        self._dirty.add(table)
+        part = self._ps(f"DELETE FROM {{ks}}.{table} WHERE {key_cols} AND ts >= ? AND ts < ?")
+        whole = self._ps(f"DELETE FROM {{ks}}.{table} WHERE {key_cols}")
+        unindex = self._ps("DELETE FROM {ks}.series_index WHERE kind = ? AND id = ? AND bucket = ?")
+        items: list[tuple[object, Sequence | None]] = []
+        partial = []
+        for b in buckets:
+            b0, b1 = bucket_span(b)
+            if start <= b0 and b1 <= end:
+                items += [(whole, (*key, b)), (unindex, (kind, key[0], b))]
+            else:
+                items.append((part, (*key, b, int(start), int(end))))
+                partial.append(b)
+        self._exec_many(items)
+        # a partial delete may have emptied its partition: keep the index exact
+        if partial:
+            first = self._query_many(
+                f"SELECT ts FROM {{ks}}.{table} WHERE {key_cols} LIMIT 1",
+                [(*key, b) for b in partial],
+            )
+            self._exec_many(
+                [(unindex, (kind, key[0], b)) for b, r in zip(partial, first, strict=True) if not r]
+            )
+
+    def _bounds(self, table: str, key_cols: str, key: tuple, kind: str) -> tuple[int, int] | None:
+        buckets = self._indexed(kind, key[0])
+        lo = hi = None
+        for b in buckets:
+            r = self._exec(
+                f"SELECT ts FROM {{ks}}.{table} WHERE {key_cols} ORDER BY ts ASC LIMIT 1", (*key, b)
+            )
+            if r:
+                lo = r[0][0]
+                break
+        for b in reversed(buckets):
+            r = self._exec(
+                f"SELECT ts FROM {{ks}}.{table} WHERE {key_cols} ORDER BY ts DESC LIMIT 1",
+                (*key, b),
+            )
+            if r:
+                hi = r[0][0]
+                break
+        return None if lo is None or hi is None else (int(lo), int(hi))
+
+    def close(self) -> None:
+        self._cluster.shutdown()
+
+    # --- raw ----------------------------------------------------------------------------------------
+    def write_raw(
+        self, sensor_id: str, ts: np.ndarray, power_w: np.ndarray, config_version: int
+    ) -> int:
+        ts, power_w = c.clean_raw(ts, power_w)
+        order = np.argsort(ts, kind="stable")
+        ts, power_w = ts[order], power_w[order]
+        days = cs.day_of(ts)
+        rows = list(
+            zip(
+                itertools.repeat(sensor_id),
+                days.tolist(),
+                ts.tolist(),
+                power_w.tolist(),
+                itertools.repeat(int(config_version)),
+                itertools.repeat(c.now_s()),
+                strict=False,
+            )
+        )
+        self._write_partitioned(
+            "raw",
+            "INSERT INTO {ks}.raw (sensor_id, day, ts, power_w, config_version, inserted_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            ["raw", sensor_id],
+            days,
+            rows,
+        )
+        return len(ts)
+
+    def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries:
+        days = self._buckets("raw", sensor_id, int(start) // cs.DAY_S, (int(end) - 1) // cs.DAY_S)
+        parts = self._query_many(
+            "SELECT ts, power_w FROM {ks}.raw WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
+            [(sensor_id, d, int(start), int(end)) for d in days],
+        )
+        rows = [r for p in parts for r in p]
+        if not rows:
+            return c.empty_raw()
+        arr = np.array(rows, dtype=np.float64)
+        return RawSeries(ts=arr[:, 0].astype(np.int64), power_w=arr[:, 1].copy())
+
+    def delete_raw(self, sensor_id: str, start: int, end: int) -> None:
+        days = self._buckets("raw", sensor_id, int(start) // cs.DAY_S, (int(end) - 1) // cs.DAY_S)
+        self._delete_range(
+            "raw",
+            "sensor_id = ? AND day = ?",
+            (sensor_id,),
+            "raw",
+            days,
+            int(start),
+            int(end),
+            lambda d: (d * cs.DAY_S, (d + 1) * cs.DAY_S),
+        )
+
+    def raw_sensors(self) -> list[str]:
+        return self._series_ids("raw")
+
+    def raw_bounds(self, sensor_id: str) -> tuple[int, int] | None:
+        return self._bounds("raw", "sensor_id = ? AND day = ?", (sensor_id,), "raw")
+
+    # --- power -----------------------------------------------------------------------------------------
+    def write_power(self, installation_id: str, series: PowerSeries, config_version: int) -> int:
+        ts = np.asarray(series.ts, dtype=np.int64)
+        order = np.argsort(ts, kind="stable")
+        ts = ts[order]
+        cols = [
+            np.asarray(x, dtype=np.float64)[order].tolist()
+            for x in (series.p_cons, series.p_prod, series.p_tot)
+        ]
+        days = cs.day_of(ts)
+        rows = list(
+            zip(
+                itertools.repeat(installation_id),
+                days.tolist(),
+                ts.tolist(),
+                *cols,
+                itertools.repeat(int(config_version)),
+                itertools.repeat(c.now_s()),
+                strict=False,
+            )
+        )
+        self._write_partitioned(
+            "power",
+            "INSERT INTO {ks}.power (installation_id, day, ts, p_cons, p_prod, p_tot, config_version,"
+            " inserted_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ["power", installation_id],
+            days,
+            rows,
+        )
+        return len(ts)
+
+    def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries:
+        days = self._buckets(
+            "power", installation_id, int(start) // cs.DAY_S, (int(end) - 1) // cs.DAY_S
+        )
+        parts = self._query_many(
+            "SELECT ts, p_cons, p_prod, p_tot FROM {ks}.power"
+            " WHERE installation_id = ? AND day = ? AND ts >= ? AND ts < ?",
+            [(installation_id, d, int(start), int(end)) for d in days],
+        )
+        rows = [r for p in parts for r in p]
+        if not rows:
+            return c.empty_power()
+        arr = np.array(rows, dtype=np.float64)
+        return PowerSeries(
+            ts=arr[:, 0].astype(np.int64),
+            p_cons=arr[:, 1].copy(),
+            p_prod=arr[:, 2].copy(),
+            p_tot=arr[:, 3].copy(),
+        )
+
+    def delete_power(self, installation_id: str, start: int, end: int) -> None:
+        days = self._buckets(
+            "power", installation_id, int(start) // cs.DAY_S, (int(end) - 1) // cs.DAY_S
+        )
+        self._delete_range(
+            "power",
+            "installation_id = ? AND day = ?",
+            (installation_id,),
+            "power",
+            days,
+            int(start),
+            int(end),
+            lambda d: (d * cs.DAY_S, (d + 1) * cs.DAY_S),
+        )
+
+    def power_installations(self) -> list[str]:
+        return self._series_ids("power")
+
+    def power_bounds(self, installation_id: str) -> tuple[int, int] | None:
+        return self._bounds("power", "installation_id = ? AND day = ?", (installation_id,), "power")
+
+    # --- rollups ----------------------------------------------------------------------------------------
+    def write_rollups(self, installation_id: str, batch: RollupBatch) -> int:
+        res = int(batch.resolution_s)
+        ts = np.asarray(batch.ts, dtype=np.int64)
+        order = np.argsort(ts, kind="stable")
+        ts = ts[order]
+        periods = cs.period_of(res, ts)
+        cols = []
+        for f in ROLLUP_FIELDS:
+            dtype = np.int64 if f == "n" else np.float64
+            cols.append(np.asarray(batch.columns[f], dtype=dtype)[order].tolist())
+        rows = list(
+            zip(
+                itertools.repeat(installation_id),
+                itertools.repeat(res),
+                periods.tolist(),
+                ts.tolist(),
+                *cols,
+                strict=False,
+            )
+        )
+        self._write_partitioned(
+            "power_rollup",
+            f"INSERT INTO {{ks}}.power_rollup (installation_id, resolution_s, period, ts,"
+            f" {', '.join(ROLLUP_FIELDS)}) VALUES (?, ?, ?, ?, {', '.join('?' * len(ROLLUP_FIELDS))})",
+            [cs.index_kind("power_rollup", res), installation_id],
+            periods,
+            rows,
+        )
+        return len(ts)
+
+    def _periods(self, installation_id: str, res: int, start: int, end: int) -> list[int]:
+        if end <= start:
+            return []
+        lo, hi = cs.period_of(res, np.array([start, end - 1]))
+        return self._buckets(cs.index_kind("power_rollup", res), installation_id, int(lo), int(hi))
+
+    def read_rollups(
+        self, installation_id: str, resolution_s: int, start: int, end: int
+    ) -> RollupBatch:
+        res = int(resolution_s)
+        periods = self._periods(installation_id, res, int(start), int(end))
+        parts = self._query_many(
+            f"SELECT ts, {', '.join(ROLLUP_FIELDS)} FROM {{ks}}.power_rollup"
+            " WHERE installation_id = ? AND resolution_s = ? AND period = ? AND ts >= ? AND ts < ?",
+            [(installation_id, res, p, int(start), int(end)) for p in periods],
+        )
+        return c.rollup_from_rows(res, [r for p in parts for r in p])
+
+    def delete_rollups(self, installation_id: str, resolution_s: int, start: int, end: int) -> None:
+        res = int(resolution_s)
+        periods = self._periods(installation_id, res, int(start), int(end))
+        self._delete_range(
+            "power_rollup",
+            "installation_id = ? AND resolution_s = ? AND period = ?",
+            (installation_id, res),
+            cs.index_kind("power_rollup", res),
+            periods,
+            int(start),
+            int(end),
+            lambda p: (cs.period_start(res, p), cs.period_start(res, p + 1)),
+        )
+
+
+def _short(exc: BaseException) -> str:
+    """One line of a driver error (they can be very long), never with a password."""
+    text = str(exc).replace("\n", " ")
+    return (type(exc).__name__ + ": " + text)[:300]
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+__all__ = ["TABLES", "CassandraStore", "Iterable"]

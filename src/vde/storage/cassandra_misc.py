@@ -1,0 +1,364 @@
+"""Cassandra backend, second half: schema lifecycle, small tables and lease locks.
+
+Mixed into ``CassandraStore`` (which provides ``_exec``, ``_exec_many``, ``_ps`` ...).
+Whole-list replaces (access, captions, a config version, a sensor's missing intervals)
+are one single-partition batch: the delete of the old partition is written one
+microsecond before the new rows (``USING TIMESTAMP``), so the new rows win and a reader
+never sees a half-replaced list.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from cassandra import DriverException
+from cassandra.query import BatchStatement, BatchType
+
+from vde.errors import LockedError, StorageError
+from vde.logs import get_logger
+from vde.models import Alert, ConfigVersion, MissingInterval, SensorRow, SyncState, User
+from vde.storage import cassandra_schema as cs
+from vde.storage import common as c
+from vde.storage.base import SCHEMA_VERSION, TABLES, Store
+
+log = get_logger(__name__)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class CassandraMiscMixin(Store):
+    keyspace: str
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def create_schema(self, tables: Iterable[str] | None = None) -> None:
+        names = list(TABLES if tables is None else tables)
+        unknown = [t for t in names if t not in TABLES]
+        if unknown:
+            raise StorageError(f"unknown table(s) {', '.join(unknown)}; known: {', '.join(TABLES)}")
+        ddl = cs.ddl(self.keyspace)
+        repl = self._u.replication()
+        repl_cql = "{" + ", ".join(f"'{k}': '{v}'" for k, v in repl.items()) + "}"
+        statements = [
+            f"CREATE KEYSPACE IF NOT EXISTS {self.keyspace} WITH replication = {repl_cql}"
+        ]
+        statements += [ddl[t] for t in dict.fromkeys([*names, "meta", cs.INDEX_TABLE])]
+        try:
+            for cql in statements:
+                # DDL cannot be bound; every name in it is validated (keyspace) or ours
+                self._session.execute(cql, timeout=120)
+        except DriverException as exc:
+            raise StorageError(f"cannot create the schema on {self.url}: {exc}") from exc
+        if self.get_meta("schema_version") is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        log.info("schema_created", url=self.url, tables=len(names))
+
+    def _existing_tables(self) -> set[str]:
+        rows = self._exec(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", (self.keyspace,)
+        )
+        return {r[0] for r in rows}
+
+    def schema_version(self) -> int | None:
+        if "meta" not in self._existing_tables():
+            return None
+        v = self.get_meta("schema_version")
+        return int(v) if v is not None else None
+
+    def info(self) -> dict:
+        present = self._existing_tables()
+        tables: dict[str, dict] = {}
+        for t in TABLES:
+            if t in present:
+                tables[t] = self._table_info(t)
+        return {
+            "backend": self.backend,
+            "url": self.url,
+            "schema_version": self.schema_version(),
+            "tables": tables,
+        }
+
+    def _table_info(self, table: str) -> dict:
+        if table in ("raw", "power", "power_rollup"):
+            return self._series_info(table)
+        lo, hi = c.TIME_COLUMNS.get(table, (None, None))
+        if lo:
+            n, mn, mx = self._exec(f"SELECT COUNT(*), MIN({lo}), MAX({hi}) FROM {{ks}}.{table}")[0]
+        else:
+            n, mn, mx = (
+                self._exec(f"SELECT COUNT(*) FROM {cs.qname('{ks}', table)}")[0][0],
+                None,
+                None,
+            )
+        return {"rows": int(n), "min_ts": mn, "max_ts": mx}
+
+    def _series_info(self, table: str) -> dict:
+        """Per-partition aggregates (never a full-table COUNT): one query per partition."""
+        index = self._exec("SELECT kind, id, bucket FROM {ks}.series_index")
+        if table == "power_rollup":
+            keys = [
+                (i, int(k.split(":")[1]), b) for k, i, b in index if k.startswith("power_rollup:")
+            ]
+            where = "installation_id = ? AND resolution_s = ? AND period = ?"
+        else:
+            keys = [(i, b) for k, i, b in index if k == table]
+            where = ("sensor_id" if table == "raw" else "installation_id") + " = ? AND day = ?"
+        parts = self._query_many(
+            f"SELECT COUNT(*), MIN(ts), MAX(ts) FROM {{ks}}.{table} WHERE {where}", keys
+        )
+        n, mins, maxs = 0, [], []
+        for p in parts:
+            cnt, mn, mx = p[0]
+            n += cnt
+            if cnt:
+                mins.append(mn)
+                maxs.append(mx)
+        return {
+            "rows": n,
+            "min_ts": min(mins) if mins else None,
+            "max_ts": max(maxs) if maxs else None,
+        }
+
+    def truncate_dirty(self) -> None:
+        """Empty the tables this store wrote to (test isolation); meta keeps its version."""
+        self._truncate(sorted(self._dirty))
+        self._dirty.clear()
+
+    def truncate_all(self) -> None:
+        self._truncate([*TABLES, cs.INDEX_TABLE])
+        self._dirty.clear()
+
+    def _truncate(self, tables: list[str]) -> None:
+        try:
+            for t in tables:
+                self._session.execute(f"TRUNCATE {cs.qname(self.keyspace, t)}", timeout=120)
+        except DriverException as exc:
+            raise StorageError(f"cannot truncate on {self.url}: {exc}") from exc
+        if "meta" in tables:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+            self._dirty.discard("meta")
+
+    def drop_keyspace(self) -> None:
+        """Drop the whole keyspace (tests, benchmarks). Irreversible."""
+        try:
+            self._session.execute(f"DROP KEYSPACE IF EXISTS {self.keyspace}", timeout=120)
+        except DriverException as exc:
+            raise StorageError(f"cannot drop keyspace on {self.url}: {exc}") from exc
+        self._prepared.clear()
+
+    def _replace_partition(
+        self, table: str, delete_cql: str, key: tuple, insert_cql: str, rows: list
+    ) -> None:
+        """Atomically replace one partition's rows (see module docstring)."""
+        self._dirty.add(table)
+        ts = _now_us()
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        batch.add(self._ps(delete_cql), (ts - 1, *key))
+        for r in rows:
+            batch.add(self._ps(insert_cql), (*r, ts))
+        self._exec_many([(batch, None)])
+
+    # --- configuration -------------------------------------------------------------------------
+    def save_config_version(self, version: ConfigVersion) -> None:
+        vid = int(version.version_id)
+        cols = cs.SENSOR_CQL
+        self._replace_partition(
+            "sensors_config",
+            "DELETE FROM {ks}.sensors_config USING TIMESTAMP ? WHERE version_id = ?",
+            (vid,),
+            f"INSERT INTO {{ks}}.sensors_config (version_id, {cols}) VALUES (?, {', '.join('?' * len(c.SENSOR_COLUMNS))})"
+            " USING TIMESTAMP ?",
+            [(vid, *(getattr(r, k) for k in c.SENSOR_COLUMNS)) for r in version.rows],
+        )
+        self._dirty.add("config_versions")
+        self._exec(
+            "INSERT INTO {ks}.config_versions (bucket, version_id, created_ts, content_hash) VALUES (0, ?, ?, ?)",
+            (vid, vid // 1_000_000, version.content_hash()),
+        )
+
+    def config_versions(self) -> list[tuple[int, str]]:
+        rows = self._exec(
+            "SELECT version_id, content_hash FROM {ks}.config_versions WHERE bucket = 0"
+        )
+        return [(int(v), h) for v, h in rows]
+
+    def load_config(self, version_id: int | None = None) -> ConfigVersion | None:
+        if version_id is None:
+            rows = self._exec(
+                "SELECT version_id FROM {ks}.config_versions WHERE bucket = 0 ORDER BY version_id DESC LIMIT 1"
+            )
+        else:
+            rows = self._exec(
+                "SELECT version_id FROM {ks}.config_versions WHERE bucket = 0 AND version_id = ?",
+                (int(version_id),),
+            )
+        if not rows:
+            return None
+        vid = int(rows[0][0])
+        sensors = self._exec(
+            f"SELECT {cs.SENSOR_CQL} FROM {{ks}}.sensors_config WHERE version_id = ?", (vid,)
+        )
+        return ConfigVersion(
+            version_id=vid,
+            rows=tuple(SensorRow(**dict(zip(c.SENSOR_COLUMNS, r, strict=True))) for r in sensors),
+        )
+
+    def replace_access(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._replace_partition(
+            "access",
+            "DELETE FROM {ks}.access USING TIMESTAMP ? WHERE bucket = ?",
+            (0,),
+            "INSERT INTO {ks}.access (bucket, login, installation_id) VALUES (0, ?, ?) USING TIMESTAMP ?",
+            sorted(set(pairs)),
+        )
+
+    def access(self) -> list[tuple[str, str]]:
+        return [
+            tuple(r)
+            for r in self._exec("SELECT login, installation_id FROM {ks}.access WHERE bucket = 0")
+        ]
+
+    def installations_for(self, login: str) -> list[str]:
+        rows = self._exec(
+            "SELECT installation_id FROM {ks}.access WHERE bucket = 0 AND login = ?", (login,)
+        )
+        return [r[0] for r in rows]
+
+    def replace_captions(self, captions: dict[str, str]) -> None:
+        self._replace_partition(
+            "group",
+            'DELETE FROM {ks}."group" USING TIMESTAMP ? WHERE bucket = ?',
+            (0,),
+            'INSERT INTO {ks}."group" (bucket, installation_id, caption) VALUES (0, ?, ?) USING TIMESTAMP ?',
+            sorted(captions.items()),
+        )
+
+    def captions(self) -> dict[str, str]:
+        return dict(
+            self._exec('SELECT installation_id, caption FROM {ks}."group" WHERE bucket = 0')
+        )
+
+    # --- missing, sync state ----------------------------------------------------------------------
+    def missing(self, sensor_id: str | None = None) -> list[MissingInterval]:
+        cql = "SELECT sensor_id, start_ts, end_ts, found_ts FROM {ks}.raw_missing"
+        if sensor_id is None:
+            rows = sorted(self._exec(cql), key=lambda r: (r[0], r[1]))
+        else:
+            rows = self._exec(cql + " WHERE sensor_id = ?", (sensor_id,))
+        return [MissingInterval(*r) for r in rows]
+
+    def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+        self._replace_partition(
+            "raw_missing",
+            "DELETE FROM {ks}.raw_missing USING TIMESTAMP ? WHERE sensor_id = ?",
+            (sensor_id,),
+            "INSERT INTO {ks}.raw_missing (sensor_id, start_ts, end_ts, found_ts) VALUES (?, ?, ?, ?)"
+            " USING TIMESTAMP ?",
+            [(sensor_id, int(i.start_ts), int(i.end_ts), int(i.found_ts)) for i in intervals],
+        )
+
+    def put_sync_state(self, state: SyncState) -> None:
+        self._dirty.add("sync_state")
+        self._exec(
+            f"INSERT INTO {{ks}}.sync_state ({', '.join(c.SYNC_COLUMNS)}) VALUES ({', '.join('?' * len(c.SYNC_COLUMNS))})",
+            c.sync_row(state),
+        )
+
+    def sync_states(self) -> dict[str, SyncState]:
+        rows = self._exec(f"SELECT {', '.join(c.SYNC_COLUMNS)} FROM {{ks}}.sync_state")
+        return {r[0]: c.sync_from(r) for r in sorted(rows, key=lambda r: r[0])}
+
+    # --- alerts, users, meta -------------------------------------------------------------------------
+    def put_alert(self, alert: Alert) -> None:
+        self._dirty.add("alerts")
+        self._exec(
+            f"INSERT INTO {{ks}}.alerts ({', '.join(c.ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(c.ALERT_COLUMNS))})",
+            c.alert_row(alert),
+        )
+
+    def alerts(self, *, status: str | None = None, since_day: str | None = None) -> list[Alert]:
+        # alerts are few (one per installation, kind and day): a scan and a filter here
+        # is cheaper than a second table per filter, and needs no ALLOW FILTERING
+        rows = self._exec(f"SELECT {', '.join(c.ALERT_COLUMNS)} FROM {{ks}}.alerts")
+        return c.filter_alerts([c.alert_from(r) for r in rows], status, since_day)
+
+    def put_user(self, user: User) -> None:
+        self._dirty.add("users")
+        self._exec(
+            f"INSERT INTO {{ks}}.users ({', '.join(c.USER_COLUMNS)}) VALUES ({', '.join('?' * len(c.USER_COLUMNS))})",
+            c.user_row(user),
+        )
+
+    def get_user(self, login: str) -> User | None:
+        rows = self._exec(
+            f"SELECT {', '.join(c.USER_COLUMNS)} FROM {{ks}}.users WHERE login = ?", (login,)
+        )
+        return c.user_from(rows[0]) if rows else None
+
+    def users(self) -> list[User]:
+        rows = self._exec(f"SELECT {', '.join(c.USER_COLUMNS)} FROM {{ks}}.users")
+        return sorted((c.user_from(r) for r in rows), key=lambda u: u.login)
+
+    def delete_user(self, login: str) -> None:
+        self._exec("DELETE FROM {ks}.users WHERE login = ?", (login,))
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._exec("SELECT value FROM {ks}.meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self._dirty.add("meta")
+        if value is None:
+            self._exec("DELETE FROM {ks}.meta WHERE key = ?", (key,))
+        else:
+            self._exec("INSERT INTO {ks}.meta (key, value) VALUES (?, ?)", (key, str(value)))
+
+    # --- locks (lightweight transactions) ---------------------------------------------------------------
+    def _lwt(self, cql: str, params: tuple) -> dict:
+        self._dirty.add("locks")
+        try:
+            rs = self._session.execute(
+                self._ps(cql, idempotent=False), params, execution_profile="lwt"
+            )
+        except DriverException as exc:
+            raise StorageError(f"Cassandra lock operation failed on {self.url}: {exc}") from exc
+        row = rs.one() or {}
+        return row
+
+    def try_lock(self, name: str, ttl_s: int) -> bool:
+        ttl = max(1, int(ttl_s))
+        now = c.now_s()
+        row = self._lwt(
+            "INSERT INTO {ks}.locks (name, owner, expires_ts) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?",
+            (name, self._owner, now + ttl, ttl),
+        )
+        if row.get("[applied]"):
+            return True
+        holder = row.get("owner")
+        if (
+            holder != self._owner
+            and not c.owner_is_dead(holder or "")
+            and (row.get("expires_ts") or 0) > now
+        ):
+            return False
+        taken = self._lwt(
+            "UPDATE {ks}.locks USING TTL ? SET owner = ?, expires_ts = ? WHERE name = ? IF owner = ?",
+            (ttl, self._owner, now + ttl, name, holder),
+        )
+        if taken.get("[applied]") and holder != self._owner:
+            log.info("lock_taken_over", name=name, previous_owner=holder)
+        return bool(taken.get("[applied]"))
+
+    def refresh_lock(self, name: str, ttl_s: int) -> None:
+        ttl = max(1, int(ttl_s))
+        row = self._lwt(
+            "UPDATE {ks}.locks USING TTL ? SET owner = ?, expires_ts = ? WHERE name = ? IF owner = ?",
+            (ttl, self._owner, c.now_s() + ttl, name, self._owner),
+        )
+        if not row.get("[applied]"):
+            raise LockedError(f"lock '{name}' is no longer held by this process")
+
+    def release_lock(self, name: str) -> None:
+        self._lwt("DELETE FROM {ks}.locks WHERE name = ? IF owner = ?", (name, self._owner))

@@ -1,0 +1,122 @@
+"""CQL schema of the Cassandra backend, and the partition buckets of the time series.
+
+Partitions are bounded in time, so none grows without limit and no query needs
+``ALLOW FILTERING``:
+
+- ``raw``   by (sensor_id, day), ``power`` by (installation_id, day), clustered by ts;
+  ``day`` = UTC day number (ts // 86400): at most 10,800 rows of 8 s;
+- ``power_rollup`` by (installation_id, resolution_s, period): period = UTC month
+  (months since 1970) for 60 s and 900 s, UTC year for 3600 s and 86400 s, so a year of
+  15-min buckets is 12-13 partitions of <= 2,976 rows and a year of hours is one;
+- small lists that are replaced whole (access, group, config_versions) live in one
+  partition (``bucket`` = 0), so a replace is one atomic single-partition batch and the
+  listing comes back sorted;
+- ``series_index`` (internal, not in TABLES) records which (series, bucket) partitions
+  exist: bounds, listings, info and migrate read it instead of scanning the big tables.
+
+Timestamps are bigint UTC epoch seconds (the contract's unit), never local time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vde.models import ROLLUP_FIELDS
+from vde.storage.base import TABLES
+
+DAY_S = 86400
+INDEX_TABLE = "series_index"
+#: resolution [s] -> "month" or "year" partitions of power_rollup
+ROLLUP_PERIOD = {60: "month", 900: "month", 3600: "year", 86400: "year"}
+
+
+def day_of(ts: np.ndarray | int) -> np.ndarray | int:
+    return ts // DAY_S
+
+
+def period_of(resolution_s: int, ts: np.ndarray) -> np.ndarray:
+    """Partition period of rollup bucket starts: months or years since 1970 (UTC)."""
+    unit = "M" if ROLLUP_PERIOD.get(int(resolution_s), "month") == "month" else "Y"
+    return (
+        np.asarray(ts, dtype=np.int64)
+        .astype("datetime64[s]")
+        .astype(f"datetime64[{unit}]")
+        .astype(np.int64)
+    )
+
+
+def period_start(resolution_s: int, period: int) -> int:
+    """First second [UTC epoch s] of a period."""
+    unit = "M" if ROLLUP_PERIOD.get(int(resolution_s), "month") == "month" else "Y"
+    return int(np.datetime64(int(period), unit).astype("datetime64[s]").astype(np.int64))
+
+
+def index_kind(table: str, resolution_s: int | None = None) -> str:
+    return table if resolution_s is None else f"{table}:{int(resolution_s)}"
+
+
+_RCOLS = ", ".join(f"{f} {'bigint' if f == 'n' else 'double'}" for f in ROLLUP_FIELDS)
+
+
+def ddl(ks: str) -> dict[str, str]:
+    """CREATE TABLE statements by table name (plus the internal index)."""
+    t = {
+        "access": f"CREATE TABLE IF NOT EXISTS {ks}.access (bucket int, login text, installation_id text,"
+        " PRIMARY KEY ((bucket), login, installation_id))",
+        "sensors_config": f"CREATE TABLE IF NOT EXISTS {ks}.sensors_config (version_id bigint,"
+        ' installation_id text, sensor_id text, "token" text, flm_id text, "function" text, net int,'
+        " prod int, cons int, ve int, start_ts bigint,"
+        " PRIMARY KEY ((version_id), installation_id, sensor_id))",
+        "raw": f"CREATE TABLE IF NOT EXISTS {ks}.raw (sensor_id text, day int, ts bigint, power_w double,"
+        " config_version bigint, inserted_ts bigint, PRIMARY KEY ((sensor_id, day), ts))"
+        " WITH CLUSTERING ORDER BY (ts ASC)",
+        "power": f"CREATE TABLE IF NOT EXISTS {ks}.power (installation_id text, day int, ts bigint,"
+        " p_cons double, p_prod double, p_tot double, config_version bigint, inserted_ts bigint,"
+        " PRIMARY KEY ((installation_id, day), ts)) WITH CLUSTERING ORDER BY (ts ASC)",
+        "raw_missing": f"CREATE TABLE IF NOT EXISTS {ks}.raw_missing (sensor_id text, start_ts bigint,"
+        " end_ts bigint, found_ts bigint, PRIMARY KEY ((sensor_id), start_ts))",
+        "group": f'CREATE TABLE IF NOT EXISTS {ks}."group" (bucket int, installation_id text,'
+        " caption text, PRIMARY KEY ((bucket), installation_id))",
+        "config_versions": f"CREATE TABLE IF NOT EXISTS {ks}.config_versions (bucket int,"
+        " version_id bigint, created_ts bigint, content_hash text, PRIMARY KEY ((bucket), version_id))",
+        "power_rollup": f"CREATE TABLE IF NOT EXISTS {ks}.power_rollup (installation_id text,"
+        f" resolution_s int, period int, ts bigint, {_RCOLS},"
+        " PRIMARY KEY ((installation_id, resolution_s, period), ts)) WITH CLUSTERING ORDER BY (ts ASC)",
+        "sync_state": f"CREATE TABLE IF NOT EXISTS {ks}.sync_state (sensor_id text PRIMARY KEY,"
+        " last_ts bigint, last_counter_wh double, last_rid bigint, last_attempt_ts bigint,"
+        " last_success_ts bigint, last_error text, points_total bigint)",
+        "alerts": f"CREATE TABLE IF NOT EXISTS {ks}.alerts (alert_id text PRIMARY KEY, kind text,"
+        " installation_id text, day text, summary text, details text, fingerprint text, status text,"
+        " created_ts bigint, updated_ts bigint, sent_ts bigint)",
+        "users": f"CREATE TABLE IF NOT EXISTS {ks}.users (login text PRIMARY KEY, role text,"
+        " password_hash text, invite_hash text, invite_expires_ts bigint, created_ts bigint)",
+        "meta": f"CREATE TABLE IF NOT EXISTS {ks}.meta (key text PRIMARY KEY, value text)",
+        "locks": f"CREATE TABLE IF NOT EXISTS {ks}.locks (name text PRIMARY KEY, owner text,"
+        " expires_ts bigint)",
+        INDEX_TABLE: f"CREATE TABLE IF NOT EXISTS {ks}.{INDEX_TABLE} (kind text, id text, bucket int,"
+        " PRIMARY KEY ((kind, id), bucket)) WITH CLUSTERING ORDER BY (bucket ASC)",
+    }
+    assert set(t) == {*TABLES, INDEX_TABLE}
+    return t
+
+
+#: sensors_config columns as CQL names (token and function are CQL keywords)
+SENSOR_CQL = ", ".join(
+    f'"{col}"' if col in ("token", "function") else col
+    for col in (
+        "installation_id",
+        "sensor_id",
+        "token",
+        "flm_id",
+        "function",
+        "net",
+        "prod",
+        "cons",
+        "ve",
+        "start_ts",
+    )
+)
+
+
+def qname(ks: str, table: str) -> str:
+    return f'{ks}."group"' if table == "group" else f"{ks}.{table}"
