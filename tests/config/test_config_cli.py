@@ -193,3 +193,13 @@ def test_recompute_command(run, tmp_path: Path) -> None:
         assert len(power) == 450 and store.read_power("CDB002", t0, t0 + 3600).ts.size == 0
     bad = run("recompute", "--installations", "NOPE")
     assert bad.exit_code == 2 and "not in the configuration: NOPE" in bad.output
+
+
+def test_fresh_database_without_schema(run, wb: Path) -> None:
+    assert run("config", "list").stdout.startswith("no configuration imported yet")
+    dry = run("config", "import", "--dry-run", str(wb))
+    assert dry.exit_code == 0, dry.output
+    assert "would create configuration version: 478 rows" in dry.stdout
+    shown = run("config", "show")
+    assert shown.exit_code != 0 and "no configuration imported yet" in str(shown.exception)
+    assert run("config", "import", str(wb)).exit_code == 0  # creates the schema itself

@@ -25,7 +25,7 @@ def version_iso(version_id: int) -> str:
 
 def _resolve(store, text: str | None) -> int:  # store: vde.storage.Store
     """A version id from 'latest', 'previous', an integer id or its ISO form."""
-    ids = [vid for vid, _ in store.config_versions()]
+    ids = [vid for vid, _ in store.config_versions()] if store.schema_version() else []
     if not ids:
         raise NotFoundError("no configuration imported yet (run: vde config import PATH)")
     if text is None or text == "latest":
@@ -121,7 +121,7 @@ def import_cmd(path: Path, only: str | None, dry_run: bool, no_recompute: bool, 
 @with_store
 def list_cmd(as_json: bool, store) -> None:
     """List configuration versions, oldest first; the last one is current."""
-    versions = store.config_versions()
+    versions = store.config_versions() if store.schema_version() is not None else []
     out = []
     for i, (vid, content_hash) in enumerate(versions):
         v = store.load_config(vid)

@@ -109,7 +109,9 @@ def import_workbook(
 
     new: ConfigVersion | None = None
     if "sensors" in parts:
-        previous = store.load_config()
+        # a database without schema yet (dry run before `vde db create`) has no version
+        has_schema = store.schema_version() is not None
+        previous = store.load_config() if has_schema else None
         result.previous_id = previous.version_id if previous else None
         candidate = ConfigVersion(version_id=0, rows=tuple(parsed.rows))
         result.rows = len(candidate.rows)
@@ -118,7 +120,7 @@ def import_workbook(
         if previous is not None and previous.content_hash() == candidate.content_hash():
             result.unchanged = True
         else:
-            vid = new_version_id(store)
+            vid = new_version_id(store) if has_schema else time.time_ns() // 1000
             new = ConfigVersion(version_id=vid, rows=candidate.rows)
             result.diff = diff_configs(previous, new)
             if not dry_run:
