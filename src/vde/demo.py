@@ -151,8 +151,12 @@ def prepare(
 
 def print_alerts(store: Store, settings: Settings, echo: Callable[[str], None] = print) -> None:
     """Yesterday's checks, printed (the demo never sends mail)."""
+    from vde.alerts.report import subject, text_report
     from vde.alerts.run import run_alerts
 
     result = run_alerts(store, settings, mode="all", dry_run=True)
-    text = getattr(result, "message_text", None) or str(result)
-    echo(text)
+    if not result.found:
+        echo(f"{result.day}: no alert, every installation is complete and coherent")
+        return
+    echo(subject(result.found))
+    echo(text_report(result.found))

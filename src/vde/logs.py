@@ -28,6 +28,9 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
         else structlog.processors.LogfmtRenderer(key_order=["event", "level", "timestamp"])
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s", force=True)
+    # Libraries log every request at INFO (URLs carry sensor ids): keep them for debugging.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "cassandra"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level, 20)))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

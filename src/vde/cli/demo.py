@@ -76,7 +76,8 @@ def demo(
         s = env.sync_summary
         echo(
             f"synced         {s.get('sensors_ok', '?')} sensors ok, "
-            f"{s.get('sensors_failed', 0)} failed, {s.get('rows_written', '?')} rows"
+            f"{s.get('sensors_failed', 0)} failed, {s.get('raw_rows', 0)} raw rows, "
+            f"{s.get('power_rows', 0)} installation rows in {s.get('elapsed_s', 0):.1f} s"
         )
         echo("\n--- alerts for yesterday (dry run: printed, not emailed) ---")
         print_alerts(store, env.settings, echo)
