@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,15 +105,65 @@ def decode_document(
     doc: bytes, *, sensor_id: str = "", rid: int = 0, lvl: int = 0, bid: int = 0
 ) -> DecodedBlock:
     """Decode the JSON text of one block (see :func:`decode_block`)."""
+    try:
+        obj = orjson.loads(doc)
+    except orjson.JSONDecodeError:
+        obj = None
+    else:
+        fast = _decode_valid(obj)
+        if fast is not None:
+            return fast
+    return _decode_careful(doc, obj, sensor_id, rid, lvl, bid)
+
+
+def _decode_valid(obj: Any) -> DecodedBlock | None:
+    """The common case, with as few passes as possible: None unless the block is valid."""
+    try:
+        h = obj["h"]
+        (t0, c0), (tn, cn) = h["head"], h["tail"]
+        t, v = obj["t"], obj["v"]
+        n = len(t)
+        if type(t0) is not int or type(tn) is not int or n == 0 or len(v) != n:
+            return None
+        if t[0] != 0 or v[0] != 0:  # the first point is the head
+            return None
+        # struct.pack is the fastest list -> C array path (~3x np.fromiter) and strict:
+        # a float, null or string in t raises instead of being truncated
+        ta = np.frombuffer(struct.pack(f"{n}q", *t), dtype=np.int64)
+        va = np.frombuffer(struct.pack(f"{n}d", *v), dtype=np.float64)
+        c0_milli, cn_milli = round(c0 * 1000.0), round(cn * 1000.0)
+    except (KeyError, TypeError, ValueError, OverflowError, struct.error):
+        return None
+    if n > 1 and ta[1:].min() <= 0:
+        return None
+    ts = np.cumsum(ta)
+    ts += t0
+    if ts[-1] != tn:
+        return None
+    # counters as integer mWh (exact for the meter's 3 decimals; floats hold integers
+    # exactly below 2^53), proven by landing exactly on the tail
+    milli = va * 1000.0
+    np.rint(milli, out=milli)
+    milli[0] = c0_milli  # v[0] == 0: the cumsum then starts at the head counter
+    np.cumsum(milli, out=milli)
+    if milli[-1] != cn_milli:
+        return None  # not 3-decimal data, or inconsistent: the careful path decides
+    milli /= 1000.0
+    cfg = h.get("cfg")
+    return DecodedBlock(ts, milli, cfg if isinstance(cfg, dict) else {})
+
+
+def _decode_careful(
+    doc: bytes, obj: Any, sensor_id: str, rid: int, lvl: int, bid: int
+) -> DecodedBlock:
+    """Validate step by step, report what failed and keep what the header proves."""
     kinds: list[str] = []
     details: list[str] = []
 
     def issue(action: str, kept: int) -> BlockIssue:
         return BlockIssue(sensor_id, rid, lvl, bid, tuple(kinds), "; ".join(details), action, kept)
 
-    try:
-        obj = orjson.loads(doc)
-    except orjson.JSONDecodeError:
+    if obj is None:
         obj = _tolerant_parse(doc, kinds, details)
     header = _header(obj, doc)
     if header is None:
@@ -205,10 +256,8 @@ def _ints(seq: Any) -> np.ndarray | None:
     if not isinstance(seq, list) or not seq:
         return None
     try:
-        # fromiter is the fastest list->array path; it truncates floats, which the
-        # t0 + sum(t) == tn check then catches.
-        return np.fromiter(seq, dtype=np.int64, count=len(seq))
-    except (TypeError, ValueError, OverflowError):
+        return np.frombuffer(struct.pack(f"{len(seq)}q", *seq), dtype=np.int64)
+    except struct.error:  # a float, null, string or huge number
         return None
 
 
@@ -216,8 +265,8 @@ def _floats(seq: Any) -> np.ndarray | None:
     if not isinstance(seq, list) or not seq:
         return None
     try:
-        return np.fromiter(seq, dtype=np.float64, count=len(seq))  # None -> nan -> sum fails
-    except (TypeError, ValueError):
+        return np.frombuffer(struct.pack(f"{len(seq)}d", *seq), dtype=np.float64)
+    except struct.error:  # null or string
         return None
 
 
