@@ -394,3 +394,26 @@ def test_expired_lock_is_taken_over(store, other_store):
     time.sleep(2.1)
     assert store.try_lock("sync", 60)
     store.release_lock("sync")
+
+
+def test_versions_rollup_keys_and_meta_items(store):
+    ts = grid(T0, T0 + 80)
+    store.write_raw("s1", ts[:5], np.ones(5), 3)
+    store.write_raw("s1", ts[5:], np.ones(5), 4)
+    series, versions = store.read_raw_with_version("s1", T0, T0 + DAY)
+    np.testing.assert_array_equal(series.ts, ts)
+    np.testing.assert_array_equal(versions, [3] * 5 + [4] * 5)
+    store.write_power("i1", power_series(ts), 9)
+    p, pv = store.read_power_with_version("i1", T0, T0 + DAY)
+    assert len(p) == 10 and pv.dtype == np.int64 and set(pv.tolist()) == {9}
+    empty, ev = store.read_raw_with_version("nope", T0, T0 + DAY)
+    assert len(empty) == 0 and len(ev) == 0
+    assert store.rollup_keys() == [] and store.rollup_bounds("i1", 900) is None
+    store.write_rollups("i2", rollups(3600, np.array([T0, T0 + 400 * DAY], dtype=np.int64)))
+    store.write_rollups("i1", rollups(900, np.array([T0 + 900], dtype=np.int64)))
+    assert store.rollup_keys() == [("i1", 900), ("i2", 3600)]
+    assert store.rollup_bounds("i2", 3600) == (T0, T0 + 400 * DAY)
+    store.set_meta("b", "2")
+    store.set_meta("a", "1")
+    items = store.meta_items()
+    assert items["a"] == "1" and items["b"] == "2" and "schema_version" in items

@@ -17,7 +17,7 @@ sensors_config      versioned configuration rows (version_id, installation, sens
 raw                 per sensor, per 8-s ts: power_w, config_version, inserted_ts
 power               per installation, per 8-s ts: p_cons, p_prod, p_tot, config_version, inserted_ts
 raw_missing         per sensor: intervals [start, end) without data still to re-fetch
-group               installation id -> caption ("group" in Cassandra, group_caption in SQLite)
+group               installation id -> caption (a reserved word: always quoted, "group")
 config_versions     version_id, created_ts, content_hash (vde)
 power_rollup        per installation, resolution, bucket: ROLLUP_FIELDS (vde)
 sync_state          per sensor: SyncState (vde)
@@ -107,6 +107,12 @@ class Store(abc.ABC):
     def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries: ...
 
     @abc.abstractmethod
+    def read_raw_with_version(
+        self, sensor_id: str, start: int, end: int
+    ) -> tuple[RawSeries, np.ndarray]:
+        """``read_raw`` plus each row's config_version (int64, aligned with ts); for migrate."""
+
+    @abc.abstractmethod
     def delete_raw(self, sensor_id: str, start: int, end: int) -> None: ...
 
     @abc.abstractmethod
@@ -125,6 +131,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries: ...
+
+    @abc.abstractmethod
+    def read_power_with_version(
+        self, installation_id: str, start: int, end: int
+    ) -> tuple[PowerSeries, np.ndarray]:
+        """``read_power`` plus each row's config_version (int64, aligned with ts)."""
 
     @abc.abstractmethod
     def delete_power(self, installation_id: str, start: int, end: int) -> None: ...
@@ -149,6 +161,14 @@ class Store(abc.ABC):
     def delete_rollups(
         self, installation_id: str, resolution_s: int, start: int, end: int
     ) -> None: ...
+
+    @abc.abstractmethod
+    def rollup_keys(self) -> list[tuple[str, int]]:
+        """(installation_id, resolution_s) pairs that have rollup rows, sorted (for migrate)."""
+
+    @abc.abstractmethod
+    def rollup_bounds(self, installation_id: str, resolution_s: int) -> tuple[int, int] | None:
+        """(first, last) bucket start of one installation's rollups at one resolution."""
 
     # --- configuration ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -218,6 +238,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def set_meta(self, key: str, value: str | None) -> None:
         """Set (or with None delete) a meta value."""
+
+    @abc.abstractmethod
+    def meta_items(self) -> dict[str, str]:
+        """Every meta key and value (for info and migrate)."""
 
     # --- locks -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -297,16 +297,30 @@ class CassandraStore(CassandraMiscMixin):
         return len(ts)
 
     def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries:
-        days = self._buckets("raw", sensor_id, int(start) // cs.DAY_S, (int(end) - 1) // cs.DAY_S)
-        parts = self._query_many(
-            "SELECT ts, power_w FROM {ks}.raw WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
-            [(sensor_id, d, int(start), int(end)) for d in days],
+        return self.read_raw_with_version(sensor_id, start, end)[0]
+
+    def read_raw_with_version(
+        self, sensor_id: str, start: int, end: int
+    ) -> tuple[RawSeries, np.ndarray]:
+        arr = self._read_days(
+            "SELECT ts, power_w, config_version FROM {ks}.raw"
+            " WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
+            "raw",
+            sensor_id,
+            start,
+            end,
         )
+        if arr is None:
+            return c.empty_raw(), np.empty(0, np.int64)
+        series = RawSeries(ts=arr[:, 0].astype(np.int64), power_w=arr[:, 1].copy())
+        return series, np.nan_to_num(arr[:, 2]).astype(np.int64)
+
+    def _read_days(self, cql: str, kind: str, key: str, start: int, end: int) -> np.ndarray | None:
+        """Rows of every day partition overlapping [start, end), read concurrently, as floats."""
+        days = self._buckets(kind, key, int(start) // cs.DAY_S, (int(end) - 1) // cs.DAY_S)
+        parts = self._query_many(cql, [(key, d, int(start), int(end)) for d in days])
         rows = [r for p in parts for r in p]
-        if not rows:
-            return c.empty_raw()
-        arr = np.array(rows, dtype=np.float64)
-        return RawSeries(ts=arr[:, 0].astype(np.int64), power_w=arr[:, 1].copy())
+        return np.array(rows, dtype=np.float64) if rows else None
 
     def delete_raw(self, sensor_id: str, start: int, end: int) -> None:
         days = self._buckets("raw", sensor_id, int(start) // cs.DAY_S, (int(end) - 1) // cs.DAY_S)
@@ -359,24 +373,28 @@ class CassandraStore(CassandraMiscMixin):
         return len(ts)
 
     def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries:
-        days = self._buckets(
-            "power", installation_id, int(start) // cs.DAY_S, (int(end) - 1) // cs.DAY_S
-        )
-        parts = self._query_many(
-            "SELECT ts, p_cons, p_prod, p_tot FROM {ks}.power"
+        return self.read_power_with_version(installation_id, start, end)[0]
+
+    def read_power_with_version(
+        self, installation_id: str, start: int, end: int
+    ) -> tuple[PowerSeries, np.ndarray]:
+        arr = self._read_days(
+            "SELECT ts, p_cons, p_prod, p_tot, config_version FROM {ks}.power"
             " WHERE installation_id = ? AND day = ? AND ts >= ? AND ts < ?",
-            [(installation_id, d, int(start), int(end)) for d in days],
+            "power",
+            installation_id,
+            start,
+            end,
         )
-        rows = [r for p in parts for r in p]
-        if not rows:
-            return c.empty_power()
-        arr = np.array(rows, dtype=np.float64)
-        return PowerSeries(
+        if arr is None:
+            return c.empty_power(), np.empty(0, np.int64)
+        series = PowerSeries(
             ts=arr[:, 0].astype(np.int64),
             p_cons=arr[:, 1].copy(),
             p_prod=arr[:, 2].copy(),
             p_tot=arr[:, 3].copy(),
         )
+        return series, np.nan_to_num(arr[:, 4]).astype(np.int64)
 
     def delete_power(self, installation_id: str, start: int, end: int) -> None:
         days = self._buckets(
@@ -460,6 +478,18 @@ class CassandraStore(CassandraMiscMixin):
             int(start),
             int(end),
             lambda p: (cs.period_start(res, p), cs.period_start(res, p + 1)),
+        )
+
+    def rollup_keys(self) -> list[tuple[str, int]]:
+        rows = self._exec("SELECT DISTINCT kind, id FROM {ks}.series_index")
+        return sorted((i, int(k.split(":")[1])) for k, i in rows if k.startswith("power_rollup:"))
+
+    def rollup_bounds(self, installation_id: str, resolution_s: int) -> tuple[int, int] | None:
+        return self._bounds(
+            "power_rollup",
+            "installation_id = ? AND resolution_s = ? AND period = ?",
+            (installation_id, int(resolution_s)),
+            cs.index_kind("power_rollup", resolution_s),
         )
 
 

@@ -315,6 +315,9 @@ class CassandraMiscMixin(Store):
         else:
             self._exec("INSERT INTO {ks}.meta (key, value) VALUES (?, ?)", (key, str(value)))
 
+    def meta_items(self) -> dict[str, str]:
+        return dict(sorted(self._exec("SELECT key, value FROM {ks}.meta")))
+
     # --- locks (lightweight transactions) ---------------------------------------------------------------
     def _lwt(self, cql: str, params: tuple) -> dict:
         self._dirty.add("locks")

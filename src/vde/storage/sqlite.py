@@ -232,14 +232,23 @@ class SQLiteStore(Store):
         return len(ts)
 
     def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries:
+        return self.read_raw_with_version(sensor_id, start, end)[0]
+
+    def read_raw_with_version(
+        self, sensor_id: str, start: int, end: int
+    ) -> tuple[RawSeries, np.ndarray]:
         rows = self._q(
-            "SELECT ts, power_w FROM raw WHERE sensor_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            "SELECT ts, power_w, config_version FROM raw WHERE sensor_id = ? AND ts >= ? AND ts < ?"
+            " ORDER BY ts",
             (sensor_id, int(start), int(end)),
         )
         if not rows:
-            return c.empty_raw()
+            return c.empty_raw(), np.empty(0, np.int64)
         arr = np.array(rows, dtype=np.float64)
-        return RawSeries(ts=arr[:, 0].astype(np.int64), power_w=arr[:, 1].copy())
+        return (
+            RawSeries(ts=arr[:, 0].astype(np.int64), power_w=arr[:, 1].copy()),
+            np.nan_to_num(arr[:, 2]).astype(np.int64),
+        )
 
     def delete_raw(self, sensor_id: str, start: int, end: int) -> None:
         self._tx(
@@ -291,20 +300,26 @@ class SQLiteStore(Store):
         return len(ts)
 
     def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries:
+        return self.read_power_with_version(installation_id, start, end)[0]
+
+    def read_power_with_version(
+        self, installation_id: str, start: int, end: int
+    ) -> tuple[PowerSeries, np.ndarray]:
         rows = self._q(
-            "SELECT ts, p_cons, p_prod, p_tot FROM power"
+            "SELECT ts, p_cons, p_prod, p_tot, config_version FROM power"
             " WHERE installation_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (installation_id, int(start), int(end)),
         )
         if not rows:
-            return c.empty_power()
+            return c.empty_power(), np.empty(0, np.int64)
         arr = np.array(rows, dtype=np.float64)
-        return PowerSeries(
+        series = PowerSeries(
             ts=arr[:, 0].astype(np.int64),
             p_cons=arr[:, 1].copy(),
             p_prod=arr[:, 2].copy(),
             p_tot=arr[:, 3].copy(),
         )
+        return series, np.nan_to_num(arr[:, 4]).astype(np.int64)
 
     def delete_power(self, installation_id: str, start: int, end: int) -> None:
         self._tx(
@@ -354,6 +369,19 @@ class SQLiteStore(Store):
                 (installation_id, int(resolution_s), int(start), int(end)),
             )
         )
+
+    def rollup_keys(self) -> list[tuple[str, int]]:
+        rows = self._q(
+            "SELECT DISTINCT installation_id, resolution_s FROM power_rollup ORDER BY 1, 2"
+        )
+        return [(i, int(r)) for i, r in rows]
+
+    def rollup_bounds(self, installation_id: str, resolution_s: int) -> tuple[int, int] | None:
+        mn, mx = self._q(
+            "SELECT MIN(ts), MAX(ts) FROM power_rollup WHERE installation_id = ? AND resolution_s = ?",
+            (installation_id, int(resolution_s)),
+        )[0]
+        return None if mn is None else (int(mn), int(mx))
 
     # --- configuration ------------------------------------------------------------------------------------
     def save_config_version(self, version: ConfigVersion) -> None:
@@ -519,6 +547,9 @@ class SQLiteStore(Store):
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value))
                 )
             )
+
+    def meta_items(self) -> dict[str, str]:
+        return dict(self._q("SELECT key, value FROM meta ORDER BY key"))
 
     # --- locks ----------------------------------------------------------------------------------------------------
     def try_lock(self, name: str, ttl_s: int) -> bool:
