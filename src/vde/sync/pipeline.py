@@ -347,6 +347,9 @@ class _Run:
             self.now + 1 if w.end is None else w.end + self.settings.gap_threshold + GRID_S
             for w in plan.windows
         )
+        if any(w.kind in ("retry", "manual") for w in plan.windows):
+            # re-fetch for real: a cached block may predate data uploaded late into its span
+            client.cache.forget(plan.sensor_id)
         t0 = time.perf_counter()
         try:
             series = await client.series(plan.sensor_id, plan.row.token, lo, hi)
