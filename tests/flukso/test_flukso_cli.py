@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+import structlog
 from tmpo_fake import T0, meter_points
 
 from vde.cli import main
@@ -11,6 +12,13 @@ from vde.flukso import block_document, encode_document
 
 SID = "0123456789abcdef0123456789abcdef"
 TOKEN = "fedcba9876543210fedcba9876543210"
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging():
+    # main() points structlog at the captured stderr; later tests must not log into it
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
