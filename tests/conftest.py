@@ -3,7 +3,7 @@
 - ``store``: a fresh, empty, schema-created Store per test, parametrized over
   ``sqlite`` (a file in tmp_path) and ``cassandra`` (the session's real node);
 - ``store_url``: the URL string of such a fresh store (for CLI / subprocess tests);
-- ``sqlite_store``: the SQLite one only;
+- ``sqlite_store`` / ``cassandra_store``: one backend only;
 - ``cassandra_node``: (host, port) of the node started once per session
   (or the running node named by env ``VDE_TEST_CASSANDRA=host:port``).
 
@@ -90,6 +90,16 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     with open_store(f"sqlite:///{tmp_path / 'vde.db'}") as store:
         store.create_schema()
         yield store
+
+
+@pytest.fixture
+def cassandra_store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A fresh, empty, schema-created Cassandra store only (marks the test ``cassandra``)."""
+    request.applymarker(pytest.mark.cassandra)
+    shared = request.getfixturevalue("_cassandra_session_store")
+    shared.truncate_all()
+    yield shared
+    shared.truncate_dirty()
 
 
 @pytest.fixture(params=BACKENDS, ids=BACKENDS)
