@@ -116,7 +116,7 @@ def print_report(report) -> None:  # report: vde.sync.pipeline.SyncReport
         table.add_column(col, justify="left" if col in ("sensor", "status") else "right")
     shown = report.failed + [r for r in report.sensors if r.ok and (r.gaps or r.issues)]
     for r in shown:
-        status = "ok" if r.ok else f"FAILED: {r.reason}"
+        status = "ok" if r.ok else "FAILED"
         table.add_row(
             r.sensor_id,
             status,
@@ -148,6 +148,9 @@ def print_report(report) -> None:  # report: vde.sync.pipeline.SyncReport
         str(s["block_issues"]),
     )
     console.print(table)
+    for r in report.failed:
+        # whole lines, outside the table: a reason is never cut by the terminal's width
+        click.echo(f"FAILED {r.sensor_id}: {r.reason}")
     console.print(
         f"installations updated: {s['installations']}, power rows: {s['power_rows']}, "
         f"{s['elapsed_s']} s"
