@@ -10,7 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from wbshape import INVALID, TOKEN_ROW2, edit_sheet, real_shape, rows0, set_cell, write_real_shape
+from wbshape import (
+    INVALID,
+    TOKEN_ROW2,
+    edit_sheet,
+    real_shape,
+    rows0,
+    set_cell,
+    set_cells,
+    write_real_shape,
+)
 
 from vde.models import SensorRow
 from vde.processing.workbook import (
@@ -133,10 +142,16 @@ def test_invalid_case_gives_its_precise_message(wb: Path, case: str) -> None:
 
 
 def test_every_problem_is_reported_at_once(wb: Path) -> None:
-    set_cell(wb, S, 12, "Prod", 2)
-    set_cell(wb, S, 5, "SensorId", "x")
-    set_cell(wb, S, 2, "Token", TOKEN_ROW2[:31])
-    set_cell(wb, S, 20, "StartDate", "soon")
+    set_cells(
+        wb,
+        S,
+        {
+            (12, "Prod"): 2,
+            (5, "SensorId"): "x",
+            (2, "Token"): TOKEN_ROW2[:31],
+            (20, "StartDate"): "soon",
+        },
+    )
     set_cell(wb, SHEET_ACCESS, 3, "Login", None)
     errs = errors_of(wb)
     assert len(errs) == 5

@@ -105,11 +105,19 @@ def real_shape(
     return rows, access, captions
 
 
+_written: dict[int, bytes] = {}
+
+
 def write_real_shape(
     path: Path, seed: int = 0
 ) -> tuple[list[SensorRow], list[tuple[str, str]], dict[str, str]]:
+    """Write the real-shaped workbook to ``path`` (built once per seed, then copied)."""
     shape = real_shape(seed)
-    write_workbook(path, *shape)
+    if seed not in _written:
+        write_workbook(path, *shape)
+        _written[seed] = path.read_bytes()
+    else:
+        path.write_bytes(_written[seed])
     return shape
 
 
@@ -127,13 +135,18 @@ def edit_sheet(path: Path, sheet: str, fn: Callable[[list[list]], list[list] | N
     wb.save(path)
 
 
+def set_cells(path: Path, sheet: str, cells: dict[tuple[int, str], object]) -> None:
+    """Set cells by (Excel row number (header = 1), header name), in one load and save."""
+    wb = load_workbook(path)
+    ws = wb[sheet]
+    header = [c.value for c in ws[1]]
+    for (excel_row, column), value in cells.items():
+        ws.cell(excel_row, header.index(column) + 1).value = value
+    wb.save(path)
+
+
 def set_cell(path: Path, sheet: str, excel_row: int, column: str, value: object) -> None:
-    """Set one cell by Excel row number (header = 1) and header name."""
-
-    def fn(rows: list[list]) -> None:
-        rows[excel_row - 1][rows[0].index(column)] = value
-
-    edit_sheet(path, sheet, fn)
+    set_cells(path, sheet, {(excel_row, column): value})
 
 
 # --- broken variants of the real-shaped workbook: (mutate, fragments of the one error) ---
@@ -163,8 +176,7 @@ def _two_tokens(p: Path) -> None:
 
 def _no_network(p: Path) -> None:
     # CDB002 is rows 6-9 (CDB001 has 4 sensors): blank every Network
-    for n in range(6, 10):
-        set_cell(p, S, n, "Network", None)
+    set_cells(p, S, {(n, "Network"): None for n in range(6, 10)})
 
 
 INVALID = {
