@@ -4,11 +4,13 @@ describe each problem as an ``Alert`` (id, fingerprint and status are set by ``r
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import orjson
 
 from vde.alerts.checks import (
     day_slots,
@@ -18,7 +20,7 @@ from vde.alerts.checks import (
     sign_check,
 )
 from vde.alerts.sun import night_mask
-from vde.models import Alert, RawSeries, SensorRow
+from vde.models import Alert, PowerSeries, RawSeries, SensorRow
 from vde.processing.installation import installation_power_detail
 from vde.settings import Settings
 from vde.storage.base import Store
@@ -36,6 +38,13 @@ def _raw(store: Store, cache: dict, sensor_id: str, start: int, end: int) -> Raw
     key = ("raw", sensor_id, start, end)
     if key not in cache:
         cache[key] = store.read_raw(sensor_id, start, end)
+    return cache[key]
+
+
+def _power(store: Store, cache: dict, inst: str, start: int, end: int) -> PowerSeries:
+    key = ("power", inst, start, end)  # both checks read it: read it once
+    if key not in cache:
+        cache[key] = store.read_power(inst, start, end)
     return cache[key]
 
 
@@ -83,7 +92,7 @@ def detect_missing(
     slots = day_slots(first, end)
     if slots.size == 0:
         return []
-    power = store.read_power(inst, first, end)
+    power = _power(store, cache, inst, start, end)
     present = present_mask(slots, power.ts)
     n_missing = int(slots.size - np.count_nonzero(present))
     share = n_missing / slots.size
@@ -129,7 +138,9 @@ def detect_missing(
         "sensor_ids": culprits,
         "action": action,
     }
-    return [_alert("missing", inst, summary, details)]
+    # changed = other periods or other sensors to blame, not a different count of slots
+    signature = [[p.start_ts, p.end_ts, list(p.sensors)] for p in periods]
+    return [_alert("missing", inst, summary, details, signature)]
 
 
 def detect_sign(
@@ -142,7 +153,7 @@ def detect_sign(
     cache: dict,
 ) -> list[Alert]:
     """``sign`` and ``night`` alerts, each naming the sensor whose sign flip fixes the day."""
-    power = store.read_power(inst, start, end)
+    power = _power(store, cache, inst, start, end)
     if len(power) == 0:
         return []
     lat, lon = settings.locations.get(inst) or (settings.latitude, settings.longitude)
@@ -203,7 +214,9 @@ def detect_sign(
             "max_prod_w": None if chk.max_prod_w is None else round(chk.max_prod_w),
             "min_cons_w": None if chk.min_cons_w is None else round(chk.min_cons_w),
         }
-        out.append(_alert("sign", inst, "; ".join(parts), details))
+        # changed = another kind of violation or another sensor to flip, not other counts
+        signature = [chk.prod_positive > 0, chk.cons_negative > 0, list(flip.candidates)]
+        out.append(_alert("sign", inst, "; ".join(parts), details, signature))
     if night_bad:
         assert chk.max_night_prod_w is not None
         summary = (
@@ -216,12 +229,23 @@ def detect_sign(
             "max_night_prod_w": round(chk.max_night_prod_w),
             "location": [lat, lon],
         }
-        out.append(_alert("night", inst, summary, details))
+        out.append(_alert("night", inst, summary, details, [list(flip.candidates), lat, lon]))
     return out
 
 
-def _alert(kind: str, inst: str, summary: str, details: dict) -> Alert:
-    # id, day and fingerprint are filled in by run_alerts, which knows the day
+def fingerprint(kind: str, installation_id: str, signature: object) -> str:
+    """Hash of what makes an alert the same problem: equal means "already told".
+
+    ``signature`` holds what matters to the reader (the missing periods and their sensors;
+    the kind of sign violation and the sensor to flip), not counts that move with every
+    re-fetched slot.
+    """
+    payload = orjson.dumps([kind, installation_id, signature], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+def _alert(kind: str, inst: str, summary: str, details: dict, signature: object) -> Alert:
+    # id and day are filled in by run_alerts, which knows the day
     return Alert(
         alert_id="",
         kind=kind,
@@ -229,5 +253,5 @@ def _alert(kind: str, inst: str, summary: str, details: dict) -> Alert:
         day="",
         summary=summary,
         details=details,
-        fingerprint="",
+        fingerprint=fingerprint(kind, inst, signature),
     )

@@ -11,17 +11,14 @@ told).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from email.message import EmailMessage
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import orjson
-
 from vde.alerts.checks import MissingPeriod
-from vde.alerts.detect import detect_missing, detect_sign
+from vde.alerts.detect import detect_missing, detect_sign, fingerprint
 from vde.alerts.mail import build_message, send_message
 from vde.errors import MailError, NotFoundError
 from vde.logs import get_logger
@@ -90,14 +87,6 @@ class AlertRunResult:
 def default_day(settings: Settings, now: int) -> date:
     """Yesterday in ``settings.timezone``: the last complete local day."""
     return local_day_of(now, ZoneInfo(settings.timezone)) - timedelta(days=1)
-
-
-def fingerprint(kind: str, installation_id: str, day: str, summary: str, details: dict) -> str:
-    """Hash of an alert's content: equal when the same problem is found again unchanged."""
-    payload = orjson.dumps(
-        [kind, installation_id, day, summary, details], option=orjson.OPT_SORT_KEYS
-    )
-    return hashlib.sha256(payload).hexdigest()[:32]
 
 
 def run_alerts(
@@ -174,7 +163,6 @@ def run_alerts(
     for a in found:
         a.day = day_s
         a.alert_id = f"{a.kind}:{a.installation_id}:{day_s}"
-        a.fingerprint = fingerprint(a.kind, a.installation_id, day_s, a.summary, a.details)
     result.found = found
     _plan(store, settings, result, kinds, now)
     log.info(
