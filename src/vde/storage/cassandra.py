@@ -9,6 +9,7 @@ schema and its partitioning are in ``vde.storage.cassandra_schema``.
 from __future__ import annotations
 
 import itertools
+import logging
 import ssl
 import time
 from collections.abc import Iterable, Sequence
@@ -99,6 +100,10 @@ class CassandraStore(CassandraMiscMixin):
             connect_timeout=connect_timeout,
             control_connection_timeout=connect_timeout,
         )
+        # the driver logs a traceback per refused connection; our StorageError says it once
+        driver_log = logging.getLogger("cassandra.cluster")
+        level = driver_log.level
+        driver_log.setLevel(logging.CRITICAL)
         try:
             self._session: Session = self._cluster.connect()
         except (NoHostAvailable, DriverException, OSError) as exc:
@@ -107,6 +112,8 @@ class CassandraStore(CassandraMiscMixin):
                 f"cannot reach Cassandra at {self.url}: {_short(exc)}; check that the node runs "
                 "and that host, port, credentials and TLS options are right"
             ) from exc
+        finally:
+            driver_log.setLevel(level)
 
     @staticmethod
     def _ssl_context(url: DbUrl) -> ssl.SSLContext | None:

@@ -25,6 +25,15 @@ from vde.storage.base import SCHEMA_VERSION, TABLES, Store
 log = get_logger(__name__)
 
 
+_FIRST_KEY = {
+    "sensors_config": "version_id",
+    "sync_state": "sensor_id",
+    "users": "login",
+    "meta": "key",
+    "locks": "name",
+}
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -83,15 +92,15 @@ class CassandraMiscMixin(Store):
     def _table_info(self, table: str) -> dict:
         if table in ("raw", "power", "power_rollup"):
             return self._series_info(table)
+        # small tables: read the time columns (or one key column) and count here, since
+        # a server-side aggregate over a whole table draws a warning on every call
         lo, hi = c.TIME_COLUMNS.get(table, (None, None))
-        if lo:
-            n, mn, mx = self._exec(f"SELECT COUNT(*), MIN({lo}), MAX({hi}) FROM {{ks}}.{table}")[0]
-        else:
-            n, mn, mx = (
-                self._exec(f"SELECT COUNT(*) FROM {cs.qname('{ks}', table)}")[0][0],
-                None,
-                None,
-            )
+        cols = f"{lo}, {hi}" if lo else _FIRST_KEY.get(table, "bucket")
+        rows = self._exec(f"SELECT {cols} FROM {cs.qname('{ks}', table)}")
+        n = len(rows)
+        mins = [r[0] for r in rows if lo and r[0] is not None]
+        maxs = [r[1] for r in rows if lo and r[1] is not None]
+        mn, mx = (min(mins) if mins else None), (max(maxs) if maxs else None)
         return {"rows": int(n), "min_ts": mn, "max_ts": mx}
 
     def _series_info(self, table: str) -> dict:
