@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from vde.models import ConfigVersion, PowerSeries, SensorRow
 from vde.settings import Settings
+from vde.storage import open_store
 from vde.storage.base import Store
 from vde.sync.recompute import rollup_range
 from vde.timeutil import local_day_bounds
@@ -144,30 +145,47 @@ def csrf(client: TestClient) -> str:
     return page[i : page.index('"', i)]
 
 
-@pytest.fixture
-def seeded(store: Store) -> Store:
-    seed(store)
-    return store
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)],
+)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """The seeded community, once per test module and backend (seeding takes seconds);
+    tests that change accounts use the function-scoped ``store`` fixture instead."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("web") / "vde.db"
+        with open_store(f"sqlite:///{path}") as s:
+            s.create_schema()
+            seed(s)
+            yield s
+        return
+    shared = request.getfixturevalue("_cassandra_session_store")
+    shared.truncate_all()
+    seed(shared)
+    yield shared
+    shared.truncate_all()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def app(seeded: Store):
     return make_app(seeded, login_guard=LoginGuard(per_login=5, per_ip=50))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def anon(app) -> Iterator[TestClient]:
     with TestClient(app) as c:
         yield c
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def alice(app) -> Iterator[TestClient]:
     with TestClient(app) as c:
         yield login(c, "alice")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def admin(app) -> Iterator[TestClient]:
     with TestClient(app) as c:
         yield login(c, "root")

@@ -160,7 +160,7 @@ function draw(d) {
   const c = d.compare;
   const data = [d.ts, kw(d.p_import), kw(d.p_export), kw(d.p_cons), kw(neg(d.p_prod)), kw(d.p_tot)];
   const series = [
-    {},
+    { label: t("s.time"), value: (u, ts) => (ts === null ? "–" : fmtDate(ts, { dateStyle: "short", timeStyle: "short" })) },
     { label: t("s.import"), stroke: COLORS.impLine, fill: COLORS.imp, width: 0.5 },
     { label: t("s.export"), stroke: COLORS.expLine, fill: COLORS.exp, width: 0.5 },
     { label: t("s.cons"), stroke: COLORS.cons, width: 1.5 },
@@ -187,13 +187,26 @@ function draw(d) {
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), TZ),
     series,
     scales: { x: { time: true } },
-    axes: [{}, { label: "kW", size: 55, values: (u, vals) => vals.map((v) => v.toLocaleString(LOCALE)) }],
+    axes: [{ values: axisDates, space: 60 }, { label: "kW", size: 55, values: (u, vals) => vals.map((v) => v.toLocaleString(LOCALE)) }],
     cursor: { drag: { x: true, y: false, setScale: false } },
     legend: { live: true },
     hooks: { setSelect: [onSelect] },
   };
   if (chart) chart.destroy();
   chart = new uPlot(opts, data, el);
+}
+
+// Axis labels in Brussels time, 24 h, in the page's language; the date under midnight ticks.
+function axisDates(u, splits) {
+  const span = u.scales.x.max - u.scales.x.min;
+  return splits.map((ts) => {
+    if (span <= 3 * 86400) {
+      const hm = fmtDate(ts, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+      return hm === "00:00" ? fmtDate(ts, { day: "numeric", month: "short" }) : hm;
+    }
+    if (span <= 120 * 86400) return fmtDate(ts, { day: "numeric", month: "short" });
+    return fmtDate(ts, { month: "short", year: "2-digit" });
+  });
 }
 
 function onSelect(u) {
