@@ -211,3 +211,17 @@ def test_first_import_and_no_data_call_no_recompute(store: Store, tmp_path: Path
     res = import_workbook(store, path)
     assert res.diff is not None and res.diff.installations_changed == ["CDB001"]
     assert res.recomputed == []  # no raw data or power stored for it: nothing to recompute
+
+
+def test_first_import_over_stored_raw_computes_power(store: Store, tmp_path: Path) -> None:
+    ts = T0 + 8 * np.arange(450, dtype=np.int64)
+    for r in small_fleet(-1):  # raw already there, e.g. migrated from the original system
+        store.write_raw(r.sensor_id, ts, np.full(450, 500.0), 0)
+    path = tmp_path / "c.xlsx"
+    write_workbook(path, small_fleet(-1), [("H1", "H1")], {})
+    res = import_workbook(store, path)
+    assert res.recomputed == ["G1", "H1", "H2"]
+    h1 = store.read_power("H1", T0, T0 + 3600)
+    np.testing.assert_allclose(h1.p_prod, -500.0)
+    np.testing.assert_allclose(h1.p_cons, 1000.0)
+    np.testing.assert_allclose(store.read_power("G1", T0, T0 + 3600).p_tot, 1000.0)

@@ -52,14 +52,19 @@ def new_version_id(store: Store) -> int:
 
 def _with_data(store: Store, config: ConfigVersion, installation_ids: list[str]) -> list[str]:
     """The installations that have stored power or raw data of one of their sensors."""
-    out = []
     stored_power = set(store.power_installations())
-    for inst in installation_ids:
-        if inst in stored_power or any(
-            store.raw_bounds(r.sensor_id) is not None for r in config.rows_of(inst)
-        ):
-            out.append(inst)
-    return out
+    has_raw: dict[str, bool] = {}  # a sensor is in several installations: ask once
+
+    def raw(sensor_id: str) -> bool:
+        if sensor_id not in has_raw:
+            has_raw[sensor_id] = store.raw_bounds(sensor_id) is not None
+        return has_raw[sensor_id]
+
+    return [
+        inst
+        for inst in installation_ids
+        if inst in stored_power or any(raw(r.sensor_id) for r in config.rows_of(inst))
+    ]
 
 
 def import_workbook(
@@ -145,7 +150,8 @@ def import_workbook(
         store.replace_captions(parsed.captions)
         log.info("config_captions_replaced", captions=result.captions)
 
-    if new is not None and result.diff is not None and result.previous_id is not None and recompute:
+    # Also on a first import: raw data may already be stored (e.g. migrated from the seed).
+    if new is not None and result.diff is not None and recompute:
         targets = _with_data(store, new, result.diff.recompute_installations)
         if targets:
             result.recompute_summary = run_recompute(store, new, targets, progress=progress)
