@@ -122,13 +122,45 @@ def test_empty_elements_repaired_when_header_proves_nothing_lost():
     assert out.issue.action == "repaired"
 
 
-def test_empty_element_that_lost_a_value_falls_back_to_head_tail():
+def test_one_lost_delta_follows_from_the_tail():
     doc = _doc([BID, BID + 2, BID + 144, BID + 150], [5.0, 6.0, 7.5, 8.0])
     text = orjson.dumps(doc).replace(b'"v":[0,1,1.5,0.5]', b'"v":[0,1,,0.5]')
     out = decode_document(text, **REF)
-    assert set(out.issue.kinds) >= {"empty_elements", "length_mismatch"}
-    assert out.ts.tolist() == [BID, BID + 150]
-    assert out.counter_wh.tolist() == [5.0, 8.0]
+    assert out.issue.kinds[0] == "empty_elements"
+    assert out.issue.action == "repaired"
+    assert out.ts.tolist() == [BID, BID + 2, BID + 144, BID + 150]
+    assert out.counter_wh.tolist() == [5.0, 6.0, 7.5, 8.0]
+
+
+def test_several_lost_deltas_keep_the_certain_points_only():
+    ts = BID + np.array([0, 10, 20, 30, 40, 50, 60])
+    counter = np.array([100.0, 100.5, 101.25, 102.0, 103.0, 103.125, 104.0])
+    text = orjson.dumps(_doc(ts, counter))
+    assert b'"v":[0,0.5,0.75,0.75,1,0.125,0.875]' in text
+    text = text.replace(b'"v":[0,0.5,0.75,0.75,1,0.125,0.875]', b'"v":[0,0.5,,0.75,,0.125,0.875]')
+    out = decode_document(text, **REF)
+    assert out.issue.action == "kept_certain"
+    # points 2 and 3 depend on how the two lost deltas split: dropped; the rest is exact
+    assert out.ts.tolist() == ts[[0, 1, 4, 5, 6]].tolist()
+    assert out.counter_wh.tolist() == counter[[0, 1, 4, 5, 6]].tolist()
+    assert "2 point(s) between lost deltas dropped" in out.issue.detail
+
+
+def test_lost_deltas_that_contradict_the_tail_keep_head_and_tail():
+    ts = BID + np.array([0, 10, 20, 30])
+    text = orjson.dumps(_doc(ts, [100.0, 100.5, 101.25, 102.0]))
+    text = text.replace(b'"v":[0,0.5,0.75,0.75]', b'"v":[0,5.5,,0.75]')
+    out = decode_document(text, **REF)
+    assert out.issue.action == "kept_head_tail"
+    assert out.counter_wh.tolist() == [100.0, 102.0]
+
+
+def test_more_t_than_v_keeps_head_and_tail():
+    doc = _doc([BID, BID + 5, BID + 9, BID + 20], [100.0, 101.5, 102.25, 110.0])
+    doc["v"] = doc["v"][:-1]
+    out = decode_document(orjson.dumps(doc), **REF)
+    assert out.issue.kinds == ("length_mismatch",)
+    assert out.ts.tolist() == [BID, BID + 20]
 
 
 def test_pulse_meter_block_rebuilt_and_checked_against_tail():
