@@ -214,3 +214,23 @@ def test_excel_datetimes_round_trip_across_dst() -> None:
         assert excel_to_ts(ts_to_excel(ts)) == ts
     # the repeated autumn hour is ambiguous in a naive datetime: it reads as the first one
     assert excel_to_ts(ts_to_excel(1635642000).replace(fold=0)) == 1635638400
+
+
+def test_corrupt_sheet_inside_a_valid_zip(wb: Path) -> None:
+    import zipfile
+
+    src = wb.read_bytes()
+    broken = wb.with_name("broken.xlsx")
+    with zipfile.ZipFile(wb) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]  # truncated XML
+            zout.writestr(item, data)
+    assert wb.read_bytes() == src
+    parsed = read_workbook(broken)
+    assert [str(p) for p in parsed.problems] == [
+        "error: cannot read broken.xlsx (not an .xlsx workbook: ParseError) — give the .xlsx "
+        "file exported from the installation database (Excel 2007+ format)"
+    ]
+    assert parsed.rows == []

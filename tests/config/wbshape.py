@@ -234,6 +234,14 @@ INVALID = {
         _no_network,
         ["installation CDB002 has no Network sensor (row(s) 6, 7, 8, 9", "set Network to 1 or -1"],
     ),
+    "network typo, no second error": (
+        lambda p: set_cells(p, S, {(6, "Network"): 2} | {(n, "Network"): None for n in (7, 8, 9)}),
+        ["Network in row 6 is 2, not a sign"],
+    ),
+    "start date overflow": (
+        lambda p: set_cell(p, S, 4, "StartDate", 1e12),
+        ["StartDate in row 4 is not a date"],
+    ),
     "blank start": (
         lambda p: set_cell(p, S, 4, "StartDate", None),
         ["StartDate in row 4 is not a date"],

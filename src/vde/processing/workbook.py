@@ -8,10 +8,12 @@ decides what to do with them. Excel header names are mapped to ours in one place
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
 from zipfile import BadZipFile
 
 from openpyxl import Workbook, load_workbook
@@ -240,7 +242,8 @@ class _Sheet:
         self.out.append(Problem("warning", self.name, row, column, value, message, hint))
 
 
-def _parse_sign(sh: _Sheet, n: int, column: str, value: Any) -> int:
+def _parse_sign(sh: _Sheet, n: int, column: str, value: Any) -> int | None:
+    """-1, 0 (blank) or 1; None (reported) when the cell holds anything else."""
     text = _text(value)
     if text == "":
         return 0
@@ -257,7 +260,7 @@ def _parse_sign(sh: _Sheet, n: int, column: str, value: Any) -> int:
             f"{column} in row {n} is {_show(value)}, not a sign",
             "use -1, 1 or leave the cell blank (= 0)",
         )
-        return 0
+        return None
     return sign
 
 
@@ -266,13 +269,13 @@ def _parse_start(sh: _Sheet, n: int, value: Any) -> int:
         return excel_to_ts(value)
     if isinstance(value, date):
         return excel_to_ts(datetime(value.year, value.month, value.day))
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return excel_to_ts(from_excel(value))  # a date cell without date formatting
-    if isinstance(value, str) and value.strip():
-        try:
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return excel_to_ts(from_excel(value))  # a date cell without date formatting
+        if isinstance(value, str) and value.strip():
             return excel_to_ts(datetime.fromisoformat(value.strip()))
-        except ValueError:
-            pass
+    except (ValueError, OverflowError):
+        pass  # reported below like any other non-date
     sh.error(
         n,
         "StartDate",
@@ -320,6 +323,7 @@ def _read_sensors(sh: _Sheet) -> list[SensorRow]:
     rows: list[SensorRow] = []
     first_row: dict[tuple[str, str], int] = {}
     token_of: dict[str, tuple[str, int]] = {}
+    bad_net: set[str] = set()
     for n, r in sh.rows:
         inst = _text(sh.cell(r, "InstallationId"))
         if not inst:
@@ -333,6 +337,8 @@ def _read_sensors(sh: _Sheet) -> list[SensorRow]:
         sensor_id = _parse_id(sh, n, "SensorId", sh.cell(r, "SensorId"), secret=False)
         token = _parse_id(sh, n, "Token", sh.cell(r, "Token"), secret=True)
         signs = {c: _parse_sign(sh, n, c, sh.cell(r, c)) for c in SIGN_COLUMNS}
+        if signs["Network"] is None:
+            bad_net.add(inst)  # already reported: no second "no Network sensor" error
         start_ts = _parse_start(sh, n, sh.cell(r, "StartDate"))
         key = (inst, sensor_id)
         if inst and sensor_id and key in first_row:
@@ -361,18 +367,18 @@ def _read_sensors(sh: _Sheet) -> list[SensorRow]:
                 token=token,
                 flm_id=_text(sh.cell(r, "FlmId")),
                 function=_text(sh.cell(r, "Function")),
-                net=signs["Network"],
-                prod=signs["Prod"],
-                cons=signs["Cons"],
-                ve=signs["VE"],
+                net=signs["Network"] or 0,
+                prod=signs["Prod"] or 0,
+                cons=signs["Cons"] or 0,
+                ve=signs["VE"] or 0,
                 start_ts=start_ts,
             )
         )
-    _check_network(sh, rows)
+    _check_network(sh, rows, bad_net)
     return rows
 
 
-def _check_network(sh: _Sheet, rows: list[SensorRow]) -> None:
+def _check_network(sh: _Sheet, rows: list[SensorRow], skip: set[str]) -> None:
     # Without a Network sensor an installation's total (grid) power is always 0: a typo.
     lines: dict[str, list[int]] = {}
     has_net: set[str] = set()
@@ -381,7 +387,7 @@ def _check_network(sh: _Sheet, rows: list[SensorRow]) -> None:
         if row.net != 0:
             has_net.add(row.installation_id)
     for inst, ns in lines.items():
-        if inst and inst not in has_net:
+        if inst and inst not in has_net and inst not in skip:
             shown = ", ".join(map(str, ns[:10])) + (", ..." if len(ns) > 10 else "")
             sh.error(
                 ns[0],
@@ -473,14 +479,24 @@ def read_workbook(path: str | Path, parts: tuple[str, ...] = tuple(PARTS)) -> Pa
         warnings, not errors.
     """
     out = ParsedWorkbook(parts=tuple(parts))
-    try:
-        wb = load_workbook(str(path), read_only=True, data_only=True)
-    except (InvalidFileException, BadZipFile, KeyError, ValueError) as exc:
-        out.problems.append(_unreadable(path, f"not an .xlsx workbook: {type(exc).__name__}"))
-        return out
-    except OSError as exc:
-        out.problems.append(_unreadable(path, exc.strerror or type(exc).__name__))
-        return out
+    with warnings.catch_warnings():
+        # openpyxl warns about styles and extensions of exported files: not our problems
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            _read(path, parts, out)
+        except (InvalidFileException, BadZipFile, KeyError, ValueError, ParseError) as exc:
+            reason = f"not an .xlsx workbook: {type(exc).__name__}"
+            return ParsedWorkbook(parts=tuple(parts), problems=[_unreadable(path, reason)])
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            return ParsedWorkbook(parts=tuple(parts), problems=[_unreadable(path, reason)])
+    if "sensors" in parts and "access" in parts and out.rows:
+        _warn_unequipped(out)
+    return out
+
+
+def _read(path: str | Path, parts: tuple[str, ...], out: ParsedWorkbook) -> None:
+    wb = load_workbook(str(path), read_only=True, data_only=True)
     try:
         names = {name.strip(): name for name in wb.sheetnames}
         required = {
@@ -516,9 +532,6 @@ def read_workbook(path: str | Path, parts: tuple[str, ...] = tuple(PARTS)) -> Pa
                 out.captions = result
     finally:
         wb.close()
-    if "sensors" in parts and "access" in parts and out.rows:
-        _warn_unequipped(out)
-    return out
 
 
 def _warn_unequipped(out: ParsedWorkbook) -> None:
