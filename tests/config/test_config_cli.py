@@ -128,7 +128,9 @@ def test_dry_run_and_diff(run, wb: Path, tmp_path: Path) -> None:
     assert f"~ CDB001 {rows[1].sensor_id} net: -1 -> 1" in dry.stdout
     assert len(json.loads(run("config", "list", "--json").stdout)) == 1
 
-    assert run("config", "import", str(wb)).exit_code == 0
+    imported = run("config", "import", "--no-recompute", str(wb))
+    assert imported.exit_code == 0
+    assert "when ready run: vde recompute --installations CDB001" in imported.stdout
     diff = run("config", "diff")
     assert diff.exit_code == 0
     assert f"~ CDB001 {rows[1].sensor_id} net: -1 -> 1" in diff.stdout

@@ -113,6 +113,9 @@ def import_cmd(path: Path, only: str | None, dry_run: bool, no_recompute: bool, 
         click.echo(f"{prefix}captions: {res.captions}")
     if res.recomputed:
         click.echo(f"recomputed: {', '.join(res.recomputed)}")
+    elif no_recompute and not dry_run and res.diff and res.diff.recompute_installations:
+        ids = ",".join(res.diff.recompute_installations)
+        click.echo(f"not recomputed; when ready run: vde recompute --installations {ids}")
 
 
 @config.command("list")
@@ -284,10 +287,13 @@ def example_config() -> tuple[list[SensorRow], list[tuple[str, str]], dict[str, 
     "--since",
     default=None,
     metavar="WHEN",
-    help="From this instant (2026-03-29, 2d, ...); default: all data.",
+    help="From this instant (2026-03-29, 2d, ...); default: the first stored data.",
 )
 @click.option(
-    "--until", default=None, metavar="WHEN", help="Up to this instant (exclusive); default: now."
+    "--until",
+    default=None,
+    metavar="WHEN",
+    help="Up to this instant (exclusive); default: past the last stored data.",
 )
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
 @db_option
