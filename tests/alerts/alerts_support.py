@@ -177,8 +177,12 @@ def make_day(
         a, b = day_idx[0], day_idx[-1] + 1
         pv[a:b] = pv_peak_w * np.sin(np.pi * (t[a:b] - a) / (b - a))
     raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for mains, pv_id, phase in ((H1_MAINS, H1_PV, None), (H2_MAINS, H2_PV, H2_PHASE)):
-        cons = 250 + 150 * np.sin(2 * np.pi * t / t.size) ** 2 + rng.uniform(0, 40, t.size)
+    hours = t * 8 / 3600
+    homes = ((H1_MAINS, H1_PV, None, 19.0), (H2_MAINS, H2_PV, H2_PHASE, 8.0))
+    for mains, pv_id, phase, peak_h in homes:
+        # H1 peaks in the evening, H2 in the morning: neither home's load mirrors the other
+        bump = 600 * np.exp(-(((hours - peak_h) / 1.5) ** 2))
+        cons = 250 + bump + rng.uniform(0, 40, t.size)
         phase_w = cons * 0.4
         prod = pv.copy()
         if pv_id == pv_on_phase:

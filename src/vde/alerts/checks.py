@@ -113,10 +113,10 @@ def missing_periods(
 class SignCheck:
     """Sign coherence of one installation over a set of slots."""
 
-    n_slots: int  # slots with power
-    cons_negative: int  # slots with p_cons < -threshold
-    prod_positive: int  # slots with p_prod > +threshold
-    night_production: int  # slots with |p_prod| > night threshold while the sun is down
+    n: int  # samples checked (8-s slots, or period means)
+    cons_negative: int  # samples with p_cons < -threshold
+    prod_positive: int  # samples with p_prod > +threshold
+    night_production: int  # samples with |p_prod| > night threshold while the sun is down
     min_cons_w: float | None = None  # most negative consumption among violations [W]
     max_prod_w: float | None = None  # most positive production among violations [W]
     max_night_prod_w: float | None = None  # largest |p_prod| at night among violations [W]
@@ -125,9 +125,9 @@ class SignCheck:
     def sign_ok(self) -> bool:
         return self.cons_negative == 0 and self.prod_positive == 0
 
-    def coherent(self, night_min_slots: int = 1) -> bool:
-        """No sign violation and less night production than ``night_min_slots``."""
-        return self.sign_ok and self.night_production < night_min_slots
+    def coherent(self, night_min: int = 1) -> bool:
+        """No sign violation, and night production on fewer than ``night_min`` samples."""
+        return self.sign_ok and self.night_production < night_min
 
 
 def sign_check(
@@ -163,7 +163,7 @@ def sign_check(
     pos = p_prod > sign_threshold_w
     nig = night & (np.abs(p_prod) > night_threshold_w)
     return SignCheck(
-        n_slots=int(p_cons.size),
+        n=int(p_cons.size),
         cons_negative=int(neg.sum()),
         prod_positive=int(pos.sum()),
         night_production=int(nig.sum()),
@@ -171,6 +171,38 @@ def sign_check(
         max_prod_w=float(p_prod[pos].max()) if pos.any() else None,
         max_night_prod_w=float(np.abs(p_prod[nig]).max()) if nig.any() else None,
     )
+
+
+@dataclass(frozen=True)
+class Periods:
+    """Grouping of 8-s samples into fixed periods, to average them."""
+
+    start_ts: np.ndarray  # start of each period that has samples [UTC epoch s]
+    inverse: np.ndarray  # period index of each sample
+    counts: np.ndarray  # samples per period
+
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """Mean of ``values`` (one per sample) in each period."""
+        w = np.asarray(values, dtype=np.float64)
+        return np.bincount(self.inverse, weights=w, minlength=self.counts.size) / self.counts
+
+    def all_of(self, flags: np.ndarray) -> np.ndarray:
+        """True for the periods where every sample's flag is True."""
+        n = np.bincount(self.inverse, weights=np.asarray(flags, bool), minlength=self.counts.size)
+        return n == self.counts
+
+
+def periods_of(ts: np.ndarray, start: int, period_s: int) -> Periods:
+    """Group samples at ``ts`` [UTC epoch s] into periods of ``period_s`` [s] from ``start``.
+
+    Sign checks run on period means: meters write points at different instants, so an 8-s
+    slot can show a brief, meaningless negative consumption while clouds pass; a wrong
+    sign shows in every mean.
+    """
+    keys, inverse, counts = np.unique(
+        (np.asarray(ts, np.int64) - start) // period_s, return_inverse=True, return_counts=True
+    )
+    return Periods(start + keys * period_s, inverse.ravel(), counts)
 
 
 # --- the sign-flip search ------------------------------------------------------------------
@@ -209,7 +241,8 @@ def find_sign_flip(
     *,
     sign_threshold_w: float,
     night_threshold_w: float,
-    night_min_slots: int = 1,
+    period_s: int = GRID_S,
+    night_min: int = 1,
 ) -> FlipSearch:
     """Find the sensors whose sign flip (its Prod and Network signs negated) fixes the day.
 
@@ -229,8 +262,10 @@ def find_sign_flip(
         bool per 8-s slot from ``start``: the sun is below the horizon.
     sign_threshold_w, night_threshold_w : float
         As in ``sign_check`` [W].
-    night_min_slots : int
-        Night production on fewer slots than this is tolerated.
+    period_s : int
+        Check means over periods of this length [s] (``GRID_S``: every slot).
+    night_min : int
+        Night production on fewer periods than this is tolerated.
 
     Returns
     -------
@@ -239,10 +274,15 @@ def find_sign_flip(
     """
     series = installation_power(rows, raw, start, end)
     ts = series.ts
-    night = night_of[(ts - start) // GRID_S] if ts.size else np.zeros(0, bool)
+    if ts.size == 0:
+        empty = sign_check(ts, ts, ts, sign_threshold_w=0, night_threshold_w=0)
+        return FlipSearch(empty, ())
+    per = periods_of(ts, start, period_s)
+    night = per.all_of(night_of[(ts - start) // GRID_S])
     kw = {"sign_threshold_w": sign_threshold_w, "night_threshold_w": night_threshold_w}
-    base = sign_check(series.p_cons, series.p_prod, night, **kw)
-    if base.coherent(night_min_slots) or ts.size == 0:
+    p_prod, p_tot = per.mean(series.p_prod), per.mean(series.p_tot)
+    base = sign_check(p_tot - p_prod, p_prod, night, **kw)
+    if base.coherent(night_min):
         return FlipSearch(base, ())
     # each sensor's contribution to the sums, as installation_power counts it (from start_ts)
     contrib: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -254,8 +294,9 @@ def find_sign_flip(
         contrib[r.sensor_id] = (c_prod + r.prod * p, c_tot + r.net * p)
     found = []
     for sid, (c_prod, c_tot) in sorted(contrib.items()):
-        p_prod = series.p_prod - 2 * c_prod
-        p_tot = series.p_tot - 2 * c_tot
-        if sign_check(p_tot - p_prod, p_prod, night, **kw).coherent(night_min_slots):
+        # means are linear: the flipped sums' means move by twice the contribution's mean
+        f_prod = p_prod - 2 * per.mean(c_prod)
+        f_tot = p_tot - 2 * per.mean(c_tot)
+        if sign_check(f_tot - f_prod, f_prod, night, **kw).coherent(night_min):
             found.append(sid)
     return FlipSearch(base, tuple(found))

@@ -16,6 +16,7 @@ from vde.alerts.checks import (
     day_slots,
     find_sign_flip,
     missing_periods,
+    periods_of,
     present_mask,
     sign_check,
 )
@@ -24,12 +25,16 @@ from vde.models import Alert, PowerSeries, RawSeries, SensorRow
 from vde.processing.installation import installation_power_detail
 from vde.settings import Settings
 from vde.storage.base import Store
-from vde.timeutil import ceil_grid
+from vde.timeutil import GRID_S, ceil_grid
 
-#: Night production shorter than this is tolerated [8-s slots] (10 min): right after
-#: sunset a large array still gets some diffuse light, while a miswired sensor produces
-#: all night long.
-NIGHT_MIN_SLOTS = 75
+#: Signs are checked on means over periods of this length [s]: meters write their points at
+#: different instants, so single 8-s slots show brief negative consumption when clouds
+#: pass (a few slots a day on the simulator's healthy homes); a wrong sign shows in every
+#: mean. 300 s divides every hour, so periods start on local quarter hours.
+PERIOD_S = 300
+#: Night production is tolerated on fewer periods than this (15 min): right after sunset a
+#: large array still gets some diffuse light, while a miswired sensor produces all night.
+NIGHT_MIN_PERIODS = 3
 #: Missing periods listed in one alert; the rest are counted.
 MAX_PERIODS = 30
 
@@ -63,6 +68,10 @@ def _duration(seconds: int) -> str:
     m, s = divmod(rest, 60)
     parts = [f"{h} h"] * bool(h) + [f"{m} min"] * bool(m) + [f"{s} s"] * bool(s)
     return " ".join(parts) or "0 s"
+
+
+def _span(periods: int) -> str:
+    return _duration(periods * PERIOD_S)
 
 
 def _clock(ts: int, tz: ZoneInfo, day_end: int, dst_day: bool) -> str:
@@ -161,19 +170,22 @@ def detect_sign(
     if key not in cache:
         cache[key] = night_mask(day_slots(start, end), lat, lon)
     night_of = cache[key]
-    night = night_of[(power.ts - start) // 8]
+    per = periods_of(power.ts, start, PERIOD_S)
+    night = per.all_of(night_of[(power.ts - start) // GRID_S])
     kw = {
         "sign_threshold_w": settings.alert_sign_threshold_w,
         "night_threshold_w": settings.alert_night_threshold_w,
     }
-    chk = sign_check(power.p_cons, power.p_prod, night, **kw)
+    chk = sign_check(per.mean(power.p_cons), per.mean(power.p_prod), night, **kw)
     sign_bad = not chk.sign_ok
-    night_bad = chk.night_production >= NIGHT_MIN_SLOTS
+    night_bad = chk.night_production >= NIGHT_MIN_PERIODS
     if not (sign_bad or night_bad):
         return []
     contrib = [r for r in rows if r.net or r.prod]
     raw = _raws(store, cache, contrib, start, end)
-    flip = find_sign_flip(rows, raw, start, end, night_of, night_min_slots=NIGHT_MIN_SLOTS, **kw)
+    flip = find_sign_flip(
+        rows, raw, start, end, night_of, period_s=PERIOD_S, night_min=NIGHT_MIN_PERIODS, **kw
+    )
     if flip.sensor_id:
         action = f"flip the sign of {sensor_label(rows, flip.sensor_id)}: the day is then coherent"
     elif flip.candidates:
@@ -191,7 +203,8 @@ def detect_sign(
         "flip_sensor": flip.sensor_id,
         "flip_candidates": list(flip.candidates),
         "action": action,
-        "slots": chk.n_slots,
+        "checked_periods": chk.n,
+        "period_s": PERIOD_S,
     }
     thr = settings.alert_sign_threshold_w
     out = []
@@ -199,13 +212,13 @@ def detect_sign(
         parts = []
         if chk.prod_positive:
             parts.append(
-                f"production above +{thr:g} W on {chk.prod_positive} slots "
-                f"(up to {chk.max_prod_w:+.0f} W)"
+                f"production above +{thr:g} W during {_span(chk.prod_positive)} "
+                f"(5-min means up to {chk.max_prod_w:+.0f} W)"
             )
         if chk.cons_negative:
             parts.append(
-                f"consumption below -{thr:g} W on {chk.cons_negative} slots "
-                f"(down to {chk.min_cons_w:+.0f} W)"
+                f"consumption below -{thr:g} W during {_span(chk.cons_negative)} "
+                f"(5-min means down to {chk.min_cons_w:+.0f} W)"
             )
         details = {
             **common,
@@ -220,8 +233,8 @@ def detect_sign(
     if night_bad:
         assert chk.max_night_prod_w is not None
         summary = (
-            f"production while the sun is below the horizon on {chk.night_production} slots "
-            f"({_duration(chk.night_production * 8)}, up to {chk.max_night_prod_w:.0f} W)"
+            f"production while the sun is below the horizon during "
+            f"{_span(chk.night_production)} (5-min means up to {chk.max_night_prod_w:.0f} W)"
         )
         details = {
             **common,
