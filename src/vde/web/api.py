@@ -71,7 +71,7 @@ def time_range(
         if e <= s:
             raise HTTPException(422, "end must be after start")
         if e - s > MAX_RANGE_S:
-            raise HTTPException(422, "range too long (at most 10 years)")
+            raise HTTPException(422, "range too long (at most 8 years)")
         return Range(s, e, None, None)
     day = date_ or local_day_of(now_ts())
     p = period or "day"

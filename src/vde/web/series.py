@@ -22,8 +22,9 @@ from vde.timeutil import BRUSSELS, GRID_S, ceil_grid, local_day_bounds
 RESOLUTIONS: tuple[int, ...] = (GRID_S, 60, 900, 3600, 86400)
 #: No series in a response carries more points than this.
 MAX_POINTS = 3000
-#: Longest range a series or totals request may ask for [s] (a bit over 10 years).
-MAX_RANGE_S = 3700 * 86400
+#: Longest range a series or totals request may ask for [s]: 8 years of day buckets stay
+#: under MAX_POINTS.
+MAX_RANGE_S = 8 * 366 * 86400
 PERIODS: tuple[str, ...] = ("day", "week", "month", "year")
 #: Energy of one 8-s slot of 1 W [Wh].
 SLOT_WH_PER_W = GRID_S / 3600.0

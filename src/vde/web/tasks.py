@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import inspect
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from starlette.concurrency import run_in_threadpool
 
@@ -33,15 +33,16 @@ def _target(module: str, attr: str) -> Callable | None:
 
 
 def seconds_until(hhmm: str, now: datetime) -> float:
-    """Seconds from ``now`` (aware) to the next local ``HH:MM`` [s]."""
+    """Seconds from ``now`` (aware) to the next local ``HH:MM`` [s], DST included."""
     try:
         hh, mm = (int(x) for x in hhmm.split(":"))
-        at = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        at = datetime.combine(now.date(), time(hh, mm), now.tzinfo)
     except ValueError:
         raise SettingsError(f"alerts_at must be HH:MM, got {hhmm!r}") from None
     if at <= now:
-        at = (at + timedelta(days=1)).replace(hour=hh, minute=mm)
-    return (at - now).total_seconds()
+        at = datetime.combine(now.date() + timedelta(days=1), time(hh, mm), now.tzinfo)
+    # timestamps, not aware-datetime subtraction: the latter ignores a DST change between
+    return at.timestamp() - now.timestamp()
 
 
 class PeriodicTasks:
