@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 
 import pytest
-from tmpo_fake import TmpoServer, serve
+from tmpo_fake import TmpoServer, make_ca_and_server_cert, serve
 
 
 @pytest.fixture
@@ -17,3 +18,14 @@ def tmpo_server() -> Iterator[TmpoServer]:
 def any_tmpo_server(request: pytest.FixtureRequest) -> Iterator[TmpoServer]:
     """The server under each reading of "newer than the named block"."""
     yield from serve(TmpoServer(newer=request.param))
+
+
+@pytest.fixture
+def tls_tmpo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmpoServer]:
+    """The server over HTTPS with a certificate of a private CA; ``server.ca_bundle``."""
+    ca, cert, key = make_ca_and_server_cert(tmp_path_factory.mktemp("tls"))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server = TmpoServer()
+    server.ca_bundle = ca
+    yield from serve(server, tls=ctx)

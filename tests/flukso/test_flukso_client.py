@@ -10,7 +10,12 @@ import orjson
 import pytest
 from tmpo_fake import T0, Fault, meter_points
 
-from vde.errors import FluksoAuthError, FluksoNotFoundError, FluksoTransportError
+from vde.errors import (
+    FluksoAuthError,
+    FluksoNotFoundError,
+    FluksoTransportError,
+    SettingsError,
+)
 from vde.flukso import BlockRef, FluksoClient, block_document, encode_document
 
 SID = "0123456789abcdef0123456789abcdef"
@@ -207,3 +212,40 @@ def test_many_sensors_share_one_concurrency_bound_and_fail_alone(tmpo_server, tm
     for (sid, _), res in zip(sensors, results[:-1], strict=True):
         np.testing.assert_array_equal(res.ts, truth[sid][0])
     assert tmpo_server.max_in_flight == 3  # bounded across sensors, and actually used
+
+
+def test_tls_with_the_configured_ca_bundle(tls_tmpo_server, tmp_path):
+    ts, counter = meter_points(T0, T0 + 600, seed=12)
+    tls_tmpo_server.add_sensor(SID, TOKEN)
+    tls_tmpo_server.put_points(SID, ts, counter)
+    s = run(fetch(tls_tmpo_server, tmp_path, ca_bundle=tls_tmpo_server.ca_bundle))
+    np.testing.assert_array_equal(s.ts, ts)
+
+
+def test_untrusted_certificate_fails_at_once_with_a_hint(tls_tmpo_server, tmp_path):
+    tls_tmpo_server.add_sensor(SID, TOKEN)
+    t = time.monotonic()
+    with pytest.raises(FluksoTransportError) as err:
+        run(fetch(tls_tmpo_server, tmp_path, backoff=1.0))  # retries would take seconds
+    assert time.monotonic() - t < 1.0
+    assert "flukso_ca_bundle" in str(err.value) and SID in str(err.value)
+
+
+def test_a_block_that_vanished_without_parent_is_forgotten(tmpo_server, tmp_path):
+    ts, counter = meter_points(T0, T0 + 2048, seed=13)
+    tmpo_server.add_sensor(SID, TOKEN)
+    tmpo_server.put_points(SID, ts, counter)
+    first = run(fetch(tmpo_server, tmp_path, end=T0 + 512))  # lists all, downloads 2
+    assert first.blocks_downloaded == 2
+    gone = BlockRef(0, 8, T0 + 1024)
+    del tmpo_server.sensors[SID].blocks[gone]  # e.g. deleted on the server side
+    s = run(fetch(tmpo_server, tmp_path))
+    keep = (ts < gone.bid) | (ts >= gone.end)
+    np.testing.assert_array_equal(s.ts, ts[keep])
+    assert s.blocks_downloaded == 5
+
+
+def test_missing_ca_bundle_is_a_settings_error(tmp_path):
+    with pytest.raises(SettingsError) as err:
+        FluksoClient("https://127.0.0.1:1", ca_bundle=tmp_path / "nope.pem")
+    assert "flukso_ca_bundle" in str(err.value)

@@ -7,11 +7,14 @@ the client's sync query is checked against every reasonable reading of the spec.
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -48,6 +51,7 @@ class TmpoServer:
         self.max_in_flight = 0
         self.lock = threading.Lock()
         self.url = ""
+        self.ca_bundle: Path | None = None
 
     # --- content ----------------------------------------------------------------------
     def add_sensor(self, sensor_id: str, token: str) -> FakeSensor:
@@ -185,15 +189,85 @@ def meter_points(start: int, end: int, *, seed: int = 0, pulse: float | None = N
     return ts.astype(np.int64), counter
 
 
-def serve(server: TmpoServer) -> Iterator[TmpoServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
-    httpd.daemon_threads = True
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return  # refused TLS handshakes are expected in the TLS test
+
+
+def serve(server: TmpoServer, tls: ssl.SSLContext | None = None) -> Iterator[TmpoServer]:
+    httpd = _QuietServer(("127.0.0.1", 0), _handler(server))
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    server.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    scheme = "https" if tls is not None else "http"
+    server.url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}"
     try:
         yield server
     finally:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+def make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
+    """A self-signed CA (like Flukso's) and a 127.0.0.1 certificate it signed (openssl CLI).
+
+    Returns (ca.pem, server.pem, server.key).
+    """
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test Flukso CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    )
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"

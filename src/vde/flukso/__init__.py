@@ -20,7 +20,8 @@ from vde.flukso.blocks import (
     encode_document,
 )
 from vde.flukso.cache import BlockCache, BlockRef
-from vde.flukso.client import FluksoClient, Series
+from vde.flukso.client import FluksoClient
+from vde.flukso.series import Series, assemble
 
 __all__ = [
     "BlockCache",
@@ -30,6 +31,7 @@ __all__ = [
     "DecodedBlock",
     "FluksoClient",
     "Series",
+    "assemble",
     "block_document",
     "decode_block",
     "decode_document",

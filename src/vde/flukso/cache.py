@@ -142,6 +142,17 @@ class BlockCache:
         row = self._db.execute(_LOAD, (sensor_id, ref.rid, ref.lvl, ref.bid)).fetchone()
         return None if row is None else row[0]
 
+    def prune_undownloaded(self, sensor_id: str, keep: set[BlockRef]) -> int:
+        """Delete listed-but-never-downloaded entries not in ``keep``; returns how many."""
+        gone = [c.ref for c in self.entries(sensor_id) if not c.downloaded and c.ref not in keep]
+        with self._tx():
+            self._db.executemany(
+                "DELETE FROM tmpo_block WHERE sensor_id = ? AND rid = ? AND lvl = ? AND bid = ?"
+                " AND data IS NULL",
+                [(sensor_id, r.rid, r.lvl, r.bid) for r in gone],
+            )
+        return len(gone)
+
     def forget(self, sensor_id: str) -> None:
         """Drop everything cached for a sensor (the next sync starts from scratch)."""
         with self._tx():

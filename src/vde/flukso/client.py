@@ -12,13 +12,11 @@ import asyncio
 import random
 import ssl
 import time
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import orjson
 
 from vde.errors import (
@@ -30,6 +28,7 @@ from vde.errors import (
 )
 from vde.flukso.blocks import BlockIssue, CorruptBlockError, decode_block, gunzip
 from vde.flukso.cache import BlockCache, BlockRef
+from vde.flukso.series import Series, assemble
 from vde.logs import get_logger
 
 log = get_logger(__name__)
@@ -38,26 +37,6 @@ MAX_LEVEL = 20
 """Highest tmpo level (blocks of 2^20 s are never compacted further)."""
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300.0
-
-
-@dataclass
-class Series:
-    """Counter points of one sensor, sorted by (rid, ts); rids are never stitched together.
-
-    ``ts`` [UTC epoch s] int64, ``counter_wh`` [Wh] float64 (cumulative energy), ``rid``
-    int64 per point. ``issues`` lists every defective block met (data, not errors).
-    """
-
-    sensor_id: str
-    ts: np.ndarray
-    counter_wh: np.ndarray
-    rid: np.ndarray
-    issues: list[BlockIssue] = field(default_factory=list)
-    blocks_downloaded: int = 0
-    blocks_cached: int = 0
-
-    def __len__(self) -> int:
-        return len(self.ts)
 
 
 class FluksoClient:
@@ -142,7 +121,7 @@ class FluksoClient:
         The query names a block *before* the level-20 span holding the newest block we know,
         so any parent the meter compacted over our newest blocks is listed again (whatever
         "newer than" means on the server: by start, by end or by tuple order). ``full``
-        asks for everything (rid=lvl=bid=0).
+        asks for everything (rid=lvl=bid=0) and returns exactly what the server lists.
         """
         last = None if full else self.cache.last_listed(sensor_id)
         query = _sync_query(last)
@@ -156,6 +135,8 @@ class FluksoClient:
         )
         refs = _parse_listing(sensor_id, body)
         self.cache.record_listing(sensor_id, refs)
+        if full:
+            return refs
         return [c.ref for c in self.cache.entries(sensor_id)]
 
     async def series(
@@ -167,31 +148,45 @@ class FluksoClient:
         (no retry) or FluksoTransportError (after retries); defective blocks are reported
         in ``Series.issues``, never raised.
         """
+        downloaded = 0
         for attempt in (0, 1):
-            await self.sync_blocks(sensor_id, token)
+            listed = await self.sync_blocks(sensor_id, token, full=attempt == 1)
+            if attempt == 1:  # forget blocks the server no longer has (never downloaded)
+                self.cache.prune_undownloaded(sensor_id, keep=set(listed))
             entries = self.cache.entries(sensor_id)
-            wanted = [c for c in entries if _overlaps(c.ref, start, end)]
-            missing = [c.ref for c in wanted if not c.downloaded]
-            try:
-                await self._download_all(sensor_id, token, missing)
+            wanted = [c.ref for c in entries if _overlaps(c.ref, start, end)]
+            missing = [c.ref for c in entries if not c.downloaded and _overlaps(c.ref, start, end)]
+            ok, failure = await self._download_all(sensor_id, token, missing)
+            downloaded += ok
+            if failure is None:
                 break
-            except FluksoNotFoundError:
-                # a listed block vanished (compacted meanwhile): list again once
-                if attempt == 1:
-                    raise
-                log.info("flukso_block_vanished", sensor_id=sensor_id)
-        return self._assemble(sensor_id, [c.ref for c in wanted], start, end, len(missing))
+            if not isinstance(failure, FluksoNotFoundError) or attempt == 1:
+                raise failure
+            # a listed block vanished (compacted meanwhile): list everything again once
+            log.info("flukso_block_vanished", sensor_id=sensor_id)
+        cached = max(0, len(wanted) - downloaded)
+        return self._assemble(sensor_id, wanted, start, end, downloaded, cached)
 
     # --- internals ---------------------------------------------------------------------
 
-    async def _download_all(self, sensor_id: str, token: str, refs: list[BlockRef]) -> None:
+    async def _download_all(
+        self, sensor_id: str, token: str, refs: list[BlockRef]
+    ) -> tuple[int, FluksoError | None]:
+        """Download blocks concurrently; (how many succeeded, the failure to raise or None).
+
+        Every download runs to its end (the good ones are cached). A final error (auth,
+        transport) wins over a 404, which the caller may cure by listing again.
+        """
         results = await asyncio.gather(
             *(self._download(sensor_id, token, r) for r in refs), return_exceptions=True
         )
-        # every download ran to its end (the good ones are cached); raise the first failure
-        for res in results:
-            if isinstance(res, BaseException):
-                raise res
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for exc in failures:
+            if not isinstance(exc, FluksoError):
+                raise exc  # a bug or a cancellation: not ours to interpret
+        final = [e for e in failures if not isinstance(e, FluksoNotFoundError)]
+        failure = (final or failures or [None])[0]
+        return len(refs) - len(failures), failure
 
     async def _download(self, sensor_id: str, token: str, ref: BlockRef) -> None:
         path = f"/sensor/{sensor_id}/tmpo/{ref.rid}/{ref.lvl}/{ref.bid}"
@@ -202,9 +197,15 @@ class FluksoClient:
         self.cache.store(sensor_id, ref, data)
 
     def _assemble(
-        self, sensor_id: str, refs: list[BlockRef], start: int | None, end: int | None, fetched: int
+        self,
+        sensor_id: str,
+        refs: list[BlockRef],
+        start: int | None,
+        end: int | None,
+        downloaded: int,
+        cached: int,
     ) -> Series:
-        ts_parts, c_parts, r_parts, issues = [], [], [], []
+        decoded = []
         for ref in refs:
             data = self.cache.load(sensor_id, ref)
             if data is None:  # superseded by a parent stored by a concurrent call
@@ -214,30 +215,9 @@ class FluksoClient:
             except CorruptBlockError as exc:  # verified before caching: the file is damaged
                 raise FluksoError(f"sensor {sensor_id}: cached {ref} is damaged: {exc}") from exc
             if blk.issue is not None:
-                issues.append(blk.issue)
                 log.warning("flukso_block_issue", **_issue_fields(blk.issue))
-            ts_parts.append(blk.ts)
-            c_parts.append(blk.counter_wh)
-            r_parts.append(np.full(len(blk.ts), ref.rid, dtype=np.int64))
-        ts, counter, rid = (
-            _concat(ts_parts, np.int64),
-            _concat(c_parts, np.float64),
-            _concat(r_parts, np.int64),
-        )
-        keep = np.ones(len(ts), dtype=bool)
-        if start is not None:
-            keep &= ts >= start
-        if end is not None:
-            keep &= ts < end
-        ts, counter, rid = ts[keep], counter[keep], rid[keep]
-        order = np.lexsort((ts, rid))
-        ts, counter, rid = ts[order], counter[order], rid[order]
-        dup = np.zeros(len(ts), dtype=bool)
-        dup[1:] = (ts[1:] == ts[:-1]) & (rid[1:] == rid[:-1])
-        if dup.any():
-            issues.append(_duplicate_issue(sensor_id, ts, counter, rid, dup))
-            ts, counter, rid = ts[~dup], counter[~dup], rid[~dup]
-        return Series(sensor_id, ts, counter, rid, issues, fetched, len(refs) - fetched)
+            decoded.append((ref.rid, blk))
+        return assemble(sensor_id, decoded, start, end, downloaded, cached)
 
     async def _get(
         self,
@@ -260,6 +240,12 @@ class FluksoClient:
                 async with self._sem:
                     resp = await self._http.get(url, params=params, headers=headers)
             except httpx.RequestError as exc:  # connect/read errors, timeouts, bad encodings
+                if _untrusted_certificate(exc):  # not transient: retrying cannot help
+                    raise FluksoTransportError(
+                        f"sensor {sensor_id}: the Flukso API's TLS certificate is not trusted "
+                        f"({exc}); set flukso_ca_bundle to the Flukso CA",
+                        sensor_id=sensor_id,
+                    ) from exc
                 last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 status = resp.status_code
@@ -347,6 +333,15 @@ def _overlaps(ref: BlockRef, start: int | None, end: int | None) -> bool:
     return (start is None or ref.end > start) and (end is None or ref.bid < end)
 
 
+def _untrusted_certificate(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -357,28 +352,6 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
-
-
-def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
-
-
-def _duplicate_issue(
-    sensor_id: str, ts: np.ndarray, counter: np.ndarray, rid: np.ndarray, dup: np.ndarray
-) -> BlockIssue:
-    i = int(np.flatnonzero(dup)[0])
-    same = bool(np.all(counter[dup] == counter[np.flatnonzero(dup) - 1]))
-    return BlockIssue(
-        sensor_id,
-        int(rid[i]),
-        0,
-        int(ts[i]),
-        ("duplicate_ts",),
-        f"{int(dup.sum())} point(s) repeat a timestamp of another block"
-        + ("" if same else " with a different counter"),
-        "kept_first",
-        int((~dup).sum()),
-    )
 
 
 def _issue_fields(issue: BlockIssue) -> dict[str, Any]:
