@@ -19,7 +19,8 @@ from alerts_support import (
 )
 
 from vde.alerts.run import run_alerts
-from vde.errors import MailError, NotFoundError
+from vde.errors import LockedError, MailError, NotFoundError
+from vde.storage import open_store
 from vde.timeutil import local_day_bounds
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -287,3 +288,13 @@ def test_installation_location_from_settings(store, day_store):
     (a,) = res.found
     assert a.alert_id == "night:H1:2026-06-20" and a.details["location"] == [50.85, -60.0]
     assert a.details["max_night_prod_w"] > 1000
+
+
+def test_a_run_already_in_progress_is_refused_and_sends_nothing(store, day_store, smtp_factory):
+    day_store(DAY, outage=(H1_MAINS, 2, 3))
+    srv = smtp_factory()
+    with open_store(store.url) as other, other.lock("alerts"):
+        with pytest.raises(LockedError, match="'alerts' is already running"):
+            run_alerts(store, mail_settings(srv), now_ts=LATER)
+    assert srv.messages == [] and store.alerts() == []
+    assert run_alerts(store, mail_settings(srv), now_ts=LATER).sent

@@ -164,23 +164,16 @@ def run_alerts(
         a.day = day_s
         a.alert_id = f"{a.kind}:{a.installation_id}:{day_s}"
     result.found = found
-    _plan(store, settings, result, kinds, now)
-    log.info(
-        "alerts_checked",
-        day=day_s,
-        mode=mode,
-        installations=len(result.checked),
-        found=len(found),
-        to_send=len(result.to_send),
-        suppressed=len(result.suppressed),
-    )
     if dry_run:
+        _plan(store, settings, result, kinds, now)
+        _log(result)
         if result.to_send:
             result.message = _message(result.to_send, settings)
         return result
-    if not result.to_send and not result.resolved:
-        return result
+    # plan, store and send under one lease: two runs at once never send the same alert twice
     with store.lock("alerts", ttl_s=600):
+        _plan(store, settings, result, kinds, now)
+        _log(result)
         for a in result.to_send:
             store.put_alert(a)  # pending first: a crash or SMTP failure loses nothing
         for a in result.resolved:
@@ -198,6 +191,19 @@ def run_alerts(
             store.put_alert(a)
         result.sent = True
     return result
+
+
+def _log(result: AlertRunResult) -> None:
+    log.info(
+        "alerts_checked",
+        day=result.day,
+        mode=result.mode,
+        installations=len(result.checked),
+        found=len(result.found),
+        to_send=len(result.to_send),
+        suppressed=len(result.suppressed),
+        resolved=len(result.resolved),
+    )
 
 
 def _message(alerts: list[Alert], settings: Settings) -> EmailMessage:
