@@ -32,13 +32,14 @@ from vde.models import ConfigVersion, MissingInterval, RawSeries, SensorRow, Syn
 from vde.processing.power import CounterPoint, counter_to_power
 from vde.settings import Settings
 from vde.storage.base import Store
-from vde.sync.recompute import recompute_range
+from vde.sync.recompute import day_chunks, recompute_range
 from vde.timeutil import GRID_S, iso_utc
 from vde.timeutil import now_ts as wall_now
 
 log = get_logger(__name__)
 
 LOCK_TTL_S = 600
+H = 3600
 
 
 # --- report ----------------------------------------------------------------------------
@@ -412,22 +413,68 @@ class _Run:
         self.new_states[sid] = state
 
     def installations(self, report: SyncReport) -> None:
-        """Recompute power and rollups of every installation over what its sensors touched."""
+        """Recompute power and rollups of every installation over what its sensors touched.
+
+        Ranges are widened to whole hours (recomputing from stored raw is idempotent, and
+        whole hours need no re-read for rollups) and worked local day by local day, every
+        installation of a day sharing one read of each sensor's raw power (a sensor
+        belongs to its home and to one or more groups).
+        """
         t0 = time.perf_counter()
+        plan: dict[str, list[tuple[int, int]]] = {}
         for inst in self.config.installations():
             rows = self.config.rows_of(inst)
             ranges = [r for row in rows for r in self.touched.get(row.sensor_id, [])]
-            if not ranges:
+            if ranges:
+                plan[inst] = _merge_ranges([(a - a % H, -((-b) // H) * H) for a, b in ranges])
+        if not plan:
+            return
+        lo = min(r[0][0] for r in plan.values())
+        hi = max(r[-1][1] for r in plan.values())
+        for d0, d1 in day_chunks(lo, hi):
+            pieces = {
+                inst: [(max(a, d0), min(b, d1)) for a, b in ranges if a < d1 and b > d0]
+                for inst, ranges in plan.items()
+            }
+            pieces = {k: v for k, v in pieces.items() if v}
+            if not pieces:
                 continue
-            item = {"rows": 0, "missing_slots": 0, "ranges": []}
-            for a, b in _merge_ranges(ranges):
-                res = recompute_range(self.store, inst, rows, self.config.version_id, a, b)
-                item["rows"] += res.rows
-                item["missing_slots"] += res.missing_slots
-                item["ranges"].append([iso_utc(a), iso_utc(b)])
-                self.refresh_lock()
-            report.installations[inst] = item
+            reader = _SharedRaw(
+                self.store,
+                min(p[0][0] for p in pieces.values()),
+                max(p[-1][1] for p in pieces.values()),
+            )
+            for inst, parts in pieces.items():
+                rows = self.config.rows_of(inst)
+                item = report.installations.setdefault(
+                    inst, {"rows": 0, "missing_slots": 0, "ranges": []}
+                )
+                for a, b in parts:
+                    res = recompute_range(
+                        self.store, inst, rows, self.config.version_id, a, b, read_raw=reader
+                    )
+                    item["rows"] += res.rows
+                    item["missing_slots"] += res.missing_slots
+                    item["ranges"].append([iso_utc(a), iso_utc(b)])
+            self.refresh_lock()
         self.timings["power"] += time.perf_counter() - t0
+
+
+class _SharedRaw:
+    """read_raw for one day's work: each sensor is read once over [lo, hi), then sliced."""
+
+    def __init__(self, store: Store, lo: int, hi: int) -> None:
+        self.store, self.lo, self.hi = store, lo, hi
+        self._cache: dict[str, RawSeries] = {}
+
+    def __call__(self, sensor_id: str, a: int, b: int) -> RawSeries:
+        if a < self.lo or b > self.hi:
+            return self.store.read_raw(sensor_id, a, b)
+        raw = self._cache.get(sensor_id)
+        if raw is None:
+            raw = self._cache[sensor_id] = self.store.read_raw(sensor_id, self.lo, self.hi)
+        i, j = np.searchsorted(raw.ts, [a, b])
+        return RawSeries(ts=raw.ts[i:j], power_w=raw.power_w[i:j])
 
 
 async def arun_sync(

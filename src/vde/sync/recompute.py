@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from vde.logs import get_logger
-from vde.models import ROLLUP_RESOLUTIONS, ConfigVersion, SensorRow
+from vde.models import ROLLUP_RESOLUTIONS, ConfigVersion, PowerSeries, RawSeries, SensorRow
 from vde.processing.installation import installation_power_detail
 from vde.processing.rollups import (
     DAY_S,
@@ -54,18 +54,27 @@ def day_chunks(start: int, end: int) -> Iterator[tuple[int, int]]:
             yield a, b
 
 
-def rollup_range(store: Store, installation_id: str, start: int, end: int) -> int:
+def rollup_range(
+    store: Store,
+    installation_id: str,
+    start: int,
+    end: int,
+    *,
+    power: PowerSeries | None = None,
+) -> int:
     """Recompute every rollup resolution for the buckets that [start, end) touches.
 
     Sub-day buckets are computed from the stored 8-s power of whole hours; day buckets are
     combined from the hour buckets of whole local days (exactly equal to computing them
     from 8-s rows, far less to read). Buckets that lost all their data disappear.
-    Returns the number of buckets written.
+    ``power``: the installation's complete power over [start, end), used instead of a read
+    when the range is made of whole hours. Returns the number of buckets written.
     """
     if end <= start:
         return 0
     h0, h1 = bucket_bounds(start, end, 3600)
-    power = store.read_power(installation_id, h0, h1)
+    if power is None or (h0, h1) != (start, end):
+        power = store.read_power(installation_id, h0, h1)
     written = 0
     for res in _SUB_DAY:
         batch = compute_rollups(power, res)
@@ -79,6 +88,9 @@ def rollup_range(store: Store, installation_id: str, start: int, end: int) -> in
     return written
 
 
+RawReader = Callable[[str, int, int], RawSeries]
+
+
 def recompute_range(
     store: Store,
     installation_id: str,
@@ -86,22 +98,27 @@ def recompute_range(
     config_version: int,
     start: int,
     end: int,
+    *,
+    read_raw: RawReader | None = None,
 ) -> RangeResult:
     """Installation power and rollups over [start, end) (grid-aligned outwards).
 
     Old power rows in the range are deleted first, so a sensor removed from the
-    configuration no longer counts. Goes local day by local day.
+    configuration no longer counts. Goes local day by local day. ``read_raw(sensor_id,
+    start, end)`` replaces ``store.read_raw`` (the sync shares one read among the
+    installations that hold a sensor).
     """
     start = start - start % GRID_S
     end = -((-end) // GRID_S) * GRID_S
+    read = read_raw or store.read_raw
     out = RangeResult()
     sensors = sorted({r.sensor_id for r in rows if r.net or r.prod})
     for a, b in day_chunks(start, end):
-        raw = {sid: store.read_raw(sid, a, b) for sid in sensors}
+        raw = {sid: read(sid, a, b) for sid in sensors}
         detail = installation_power_detail(rows, raw, a, b)
         store.delete_power(installation_id, a, b)
         out.rows += store.write_power(installation_id, detail.series, config_version)
-        rollup_range(store, installation_id, a, b)
+        rollup_range(store, installation_id, a, b, power=detail.series)
         out.missing_slots += detail.missing_slots
         out.expected_slots += detail.expected_slots
     return out
