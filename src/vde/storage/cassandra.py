@@ -36,7 +36,7 @@ from cassandra.query import (
 
 from vde.errors import StorageError
 from vde.logs import get_logger
-from vde.models import ROLLUP_FIELDS, PowerSeries, RawSeries, RollupBatch
+from vde.models import PowerSeries, RawSeries, RollupBatch
 from vde.storage import cassandra_schema as cs
 from vde.storage import common as c
 from vde.storage.base import TABLES
@@ -427,28 +427,29 @@ class CassandraStore(CassandraMiscMixin):
     # --- rollups ----------------------------------------------------------------------------------------
     def write_rollups(self, installation_id: str, batch: RollupBatch) -> int:
         res = int(batch.resolution_s)
-        ts = np.asarray(batch.ts, dtype=np.int64)
-        order = np.argsort(ts, kind="stable")
-        ts = ts[order]
-        periods = cs.period_of(res, ts)
-        cols = []
-        for f in ROLLUP_FIELDS:
-            dtype = np.int64 if f == "n" else np.float64
-            cols.append(np.asarray(batch.columns[f], dtype=dtype)[order].tolist())
+        order = np.argsort(np.asarray(batch.ts, dtype=np.int64), kind="stable")
+        sorted_batch = RollupBatch(
+            resolution_s=res,
+            ts=np.asarray(batch.ts, dtype=np.int64)[order],
+            columns={f: np.asarray(v)[order] for f, v in batch.columns.items()},
+        )
+        ts, n, blobs = c.pack_rollups(sorted_batch)
+        periods = cs.period_of(res, sorted_batch.ts)
         rows = list(
             zip(
                 itertools.repeat(installation_id),
                 itertools.repeat(res),
                 periods.tolist(),
-                ts.tolist(),
-                *cols,
+                ts,
+                n,
+                blobs,
                 strict=False,
             )
         )
         self._write_partitioned(
             "power_rollup",
-            f"INSERT INTO {{ks}}.power_rollup (installation_id, resolution_s, period, ts,"
-            f" {', '.join(ROLLUP_FIELDS)}) VALUES (?, ?, ?, ?, {', '.join('?' * len(ROLLUP_FIELDS))})",
+            "INSERT INTO {ks}.power_rollup (installation_id, resolution_s, period, ts, n, v)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             [cs.index_kind("power_rollup", res), installation_id],
             periods,
             rows,
@@ -467,11 +468,11 @@ class CassandraStore(CassandraMiscMixin):
         res = int(resolution_s)
         periods = self._periods(installation_id, res, int(start), int(end))
         parts = self._query_many(
-            f"SELECT ts, {', '.join(ROLLUP_FIELDS)} FROM {{ks}}.power_rollup"
+            "SELECT v FROM {ks}.power_rollup"
             " WHERE installation_id = ? AND resolution_s = ? AND period = ? AND ts >= ? AND ts < ?",
             [(installation_id, res, p, int(start), int(end)) for p in periods],
         )
-        return c.rollup_from_rows(res, [r for p in parts for r in p])
+        return c.unpack_rollups(res, [r for p in parts for r in p])
 
     def delete_rollups(self, installation_id: str, resolution_s: int, start: int, end: int) -> None:
         res = int(resolution_s)

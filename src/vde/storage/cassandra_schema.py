@@ -5,7 +5,9 @@ Partitions are bounded in time, so none grows without limit and no query needs
 
 - ``raw``   by (sensor_id, day), ``power`` by (installation_id, day), clustered by ts;
   ``day`` = UTC day number (ts // 86400): at most 10,800 rows of 8 s;
-- ``power_rollup`` by (installation_id, resolution_s, period): period = UTC month
+- ``power_rollup`` by (installation_id, resolution_s, period); a bucket is stored as its
+  ``n`` and one blob ``v`` with every field (``common.pack_rollups``: 1 value to decode per
+  bucket instead of 16);: period = UTC month
   (months since 1970) for 60 s and 900 s, UTC year for 3600 s and 86400 s, so a year of
   15-min buckets is 12-13 partitions of <= 2,976 rows and a year of hours is one;
 - small lists that are replaced whole (access, group, config_versions) live in one
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from vde.models import ROLLUP_FIELDS
 from vde.storage.base import TABLES
 
 DAY_S = 86400
@@ -55,9 +56,6 @@ def index_kind(table: str, resolution_s: int | None = None) -> str:
     return table if resolution_s is None else f"{table}:{int(resolution_s)}"
 
 
-_RCOLS = ", ".join(f"{f} {'bigint' if f == 'n' else 'double'}" for f in ROLLUP_FIELDS)
-
-
 def ddl(ks: str) -> dict[str, str]:
     """CREATE TABLE statements by table name (plus the internal index)."""
     t = {
@@ -80,7 +78,7 @@ def ddl(ks: str) -> dict[str, str]:
         "config_versions": f"CREATE TABLE IF NOT EXISTS {ks}.config_versions (bucket int,"
         " version_id bigint, created_ts bigint, content_hash text, PRIMARY KEY ((bucket), version_id))",
         "power_rollup": f"CREATE TABLE IF NOT EXISTS {ks}.power_rollup (installation_id text,"
-        f" resolution_s int, period int, ts bigint, {_RCOLS},"
+        " resolution_s int, period int, ts bigint, n bigint, v blob,"
         " PRIMARY KEY ((installation_id, resolution_s, period), ts)) WITH CLUSTERING ORDER BY (ts ASC)",
         "sync_state": f"CREATE TABLE IF NOT EXISTS {ks}.sync_state (sensor_id text PRIMARY KEY,"
         " last_ts bigint, last_counter_wh double, last_rid bigint, last_attempt_ts bigint,"

@@ -20,7 +20,6 @@ import numpy as np
 from vde.errors import StorageError
 from vde.logs import get_logger
 from vde.models import (
-    ROLLUP_FIELDS,
     Alert,
     ConfigVersion,
     MissingInterval,
@@ -37,7 +36,6 @@ from vde.storage.url import DbUrl
 
 log = get_logger(__name__)
 
-_RCOLS = ", ".join(f"{f} {'INTEGER' if f == 'n' else 'REAL'}" for f in ROLLUP_FIELDS)
 
 DDL: dict[str, str] = {
     "access": "CREATE TABLE IF NOT EXISTS access (login TEXT NOT NULL, installation_id TEXT NOT NULL,"
@@ -58,9 +56,9 @@ DDL: dict[str, str] = {
     " WITHOUT ROWID",
     "config_versions": "CREATE TABLE IF NOT EXISTS config_versions (version_id INTEGER PRIMARY KEY,"
     " created_ts INTEGER, content_hash TEXT)",
-    "power_rollup": f"CREATE TABLE IF NOT EXISTS power_rollup (installation_id TEXT NOT NULL,"
-    f" resolution_s INTEGER NOT NULL, ts INTEGER NOT NULL, {_RCOLS},"
-    f" PRIMARY KEY (installation_id, resolution_s, ts)) WITHOUT ROWID",
+    "power_rollup": "CREATE TABLE IF NOT EXISTS power_rollup (installation_id TEXT NOT NULL,"
+    " resolution_s INTEGER NOT NULL, ts INTEGER NOT NULL, n INTEGER, v BLOB,"
+    " PRIMARY KEY (installation_id, resolution_s, ts)) WITHOUT ROWID",
     "sync_state": "CREATE TABLE IF NOT EXISTS sync_state (sensor_id TEXT PRIMARY KEY, last_ts INTEGER,"
     " last_counter_wh REAL, last_rid INTEGER, last_attempt_ts INTEGER, last_success_ts INTEGER,"
     " last_error TEXT, points_total INTEGER) WITHOUT ROWID",
@@ -75,12 +73,14 @@ DDL: dict[str, str] = {
 }
 assert set(DDL) == set(TABLES)
 
+# power_rollup keeps ts and n as columns (for people reading the file with SQL) and the
+# whole bucket packed in ``v`` (common.PACKED_FIELDS, float64): see common.pack_rollups
 _ROLLUP_INSERT = (
-    f"INSERT OR REPLACE INTO power_rollup (installation_id, resolution_s, ts, {', '.join(ROLLUP_FIELDS)})"
-    f" VALUES (?, ?, ?, {', '.join('?' * len(ROLLUP_FIELDS))})"
+    "INSERT OR REPLACE INTO power_rollup (installation_id, resolution_s, ts, n, v)"
+    " VALUES (?, ?, ?, ?, ?)"
 )
 _ROLLUP_SELECT = (
-    f"SELECT ts, {', '.join(ROLLUP_FIELDS)} FROM power_rollup"
+    "SELECT v FROM power_rollup"
     " WHERE installation_id = ? AND resolution_s = ? AND ts >= ? AND ts < ? ORDER BY ts"
 )
 
@@ -340,16 +340,13 @@ class SQLiteStore(Store):
 
     # --- rollups ------------------------------------------------------------------------------------------
     def write_rollups(self, installation_id: str, batch: RollupBatch) -> int:
-        ts = np.asarray(batch.ts, dtype=np.int64).tolist()
-        cols = []
-        for f in ROLLUP_FIELDS:
-            dtype = np.int64 if f == "n" else np.float64
-            cols.append(np.asarray(batch.columns[f], dtype=dtype).tolist())
+        ts, n, blobs = c.pack_rollups(batch)
         rows = zip(
             itertools.repeat(installation_id),
             itertools.repeat(int(batch.resolution_s)),
             ts,
-            *cols,
+            n,
+            blobs,
             strict=False,
         )
         self._tx(lambda conn: conn.executemany(_ROLLUP_INSERT, rows))
@@ -359,7 +356,7 @@ class SQLiteStore(Store):
         self, installation_id: str, resolution_s: int, start: int, end: int
     ) -> RollupBatch:
         rows = self._q(_ROLLUP_SELECT, (installation_id, int(resolution_s), int(start), int(end)))
-        return c.rollup_from_rows(int(resolution_s), rows)
+        return c.unpack_rollups(int(resolution_s), rows)
 
     def delete_rollups(self, installation_id: str, resolution_s: int, start: int, end: int) -> None:
         self._tx(
