@@ -149,7 +149,9 @@ function show(d) {
     : t("nodata");
   $("chart").dataset.points = String(d.ts.length);
   $("chart").dataset.resolution = String(d.resolution_s);
+  $("chart").dataset.lastTs = String(d.last_ts ?? "");
   draw(d);
+  performance.mark("vde-chart"); // time to first chart, read by bench/web.py
 }
 
 function resLabel(s) {
