@@ -257,9 +257,9 @@ def find_sign_flip(
     raw : mapping of sensor id to RawSeries
         Raw power per sensor over the day [W].
     start, end : int
-        The day [UTC epoch s]; ``start`` is on the 8-s grid.
+        The day [UTC epoch s].
     night_of : np.ndarray
-        bool per 8-s slot from ``start``: the sun is below the horizon.
+        bool per slot of ``day_slots(start, end)``: the sun is below the horizon.
     sign_threshold_w, night_threshold_w : float
         As in ``sign_check`` [W].
     period_s : int
@@ -278,7 +278,7 @@ def find_sign_flip(
         empty = sign_check(ts, ts, ts, sign_threshold_w=0, night_threshold_w=0)
         return FlipSearch(empty, ())
     per = periods_of(ts, start, period_s)
-    night = per.all_of(night_of[(ts - start) // GRID_S])
+    night = per.all_of(night_of[(ts - ceil_grid(start)) // GRID_S])
     kw = {"sign_threshold_w": sign_threshold_w, "night_threshold_w": night_threshold_w}
     p_prod, p_tot = per.mean(series.p_prod), per.mean(series.p_tot)
     base = sign_check(p_tot - p_prod, p_prod, night, **kw)

@@ -171,7 +171,7 @@ def detect_sign(
         cache[key] = night_mask(day_slots(start, end), lat, lon)
     night_of = cache[key]
     per = periods_of(power.ts, start, PERIOD_S)
-    night = per.all_of(night_of[(power.ts - start) // GRID_S])
+    night = per.all_of(night_of[(power.ts - ceil_grid(start)) // GRID_S])
     kw = {
         "sign_threshold_w": settings.alert_sign_threshold_w,
         "night_threshold_w": settings.alert_night_threshold_w,

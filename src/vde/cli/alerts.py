@@ -48,8 +48,10 @@ def alerts(mode: str, day: date | None, dry_run: bool, as_json: bool, db_url: st
     """Check a day of every installation and email the administrators what is new.
 
     An alert already sent is not sent again unless it changed or alert_repeat has
-    passed. When the email cannot be delivered the alerts stay pending for the next
-    run and the command exits with status 1.
+    passed. When the email cannot be delivered (SMTP server down or refusing, or
+    smtp_host / smtp_recipients unset) the report is printed, the alerts stay pending
+    for the next run and the command exits with status 1. Nothing to send exits 0,
+    even without email settings.
     """
     from vde.alerts.mail import preview
     from vde.alerts.report import text_report
