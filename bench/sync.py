@@ -123,6 +123,7 @@ def _cassandra_url(tmp: Path) -> tuple[str | None, object, str]:
 
 def _stage_rows(name: str, backend: str, res: dict, target: float | None) -> list[dict]:
     rep = res["report"]
+    print(f"{name} [{backend}]: {res['wall']:.1f} s, {rep['raw_rows']} raw rows", flush=True)
     t = rep["timings_s"]
     wall = res["wall"]
     rows = [

@@ -39,7 +39,6 @@ from vde.timeutil import now_ts as wall_now
 log = get_logger(__name__)
 
 LOCK_TTL_S = 600
-H = 3600
 
 
 # --- report ----------------------------------------------------------------------------
@@ -330,6 +329,7 @@ class _Run:
         self.new_states: dict[str, SyncState] = {}
         self.timings = {"fetch": 0.0, "resample": 0.0, "write": 0.0, "power": 0.0}
         self.lock_refreshed = time.monotonic()
+        self.processing = asyncio.Lock()
 
     def refresh_lock(self) -> None:
         if time.monotonic() - self.lock_refreshed > LOCK_TTL_S / 4:
@@ -364,8 +364,13 @@ class _Run:
             self.timings["fetch"] += time.perf_counter() - t0
         rep.issues = len(series.issues)
         rep.fetched_points = len(series)
-        self._process(plan, series.ts, series.counter_wh, series.rid, rep, state)
-        self.refresh_lock()
+        # in a worker thread, one sensor at a time: the event loop keeps other sensors'
+        # downloads going while this one is resampled and written
+        async with self.processing:
+            await asyncio.to_thread(
+                self._process, plan, series.ts, series.counter_wh, series.rid, rep, state
+            )
+            self.refresh_lock()
         return rep
 
     def _process(self, plan, ts, counter, rid, rep: SensorReport, state: SyncState) -> None:
@@ -415,10 +420,8 @@ class _Run:
     def installations(self, report: SyncReport) -> None:
         """Recompute power and rollups of every installation over what its sensors touched.
 
-        Ranges are widened to whole hours (recomputing from stored raw is idempotent, and
-        whole hours need no re-read for rollups) and worked local day by local day, every
-        installation of a day sharing one read of each sensor's raw power (a sensor
-        belongs to its home and to one or more groups).
+        Worked local day by local day, every installation of a day sharing one read of
+        each sensor's raw power (a sensor belongs to its home and to one or more groups).
         """
         t0 = time.perf_counter()
         plan: dict[str, list[tuple[int, int]]] = {}
@@ -426,7 +429,7 @@ class _Run:
             rows = self.config.rows_of(inst)
             ranges = [r for row in rows for r in self.touched.get(row.sensor_id, [])]
             if ranges:
-                plan[inst] = _merge_ranges([(a - a % H, -((-b) // H) * H) for a, b in ranges])
+                plan[inst] = _merge_ranges(ranges)
         if not plan:
             return
         lo = min(r[0][0] for r in plan.values())

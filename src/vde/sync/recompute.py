@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
 from vde.logs import get_logger
 from vde.models import ROLLUP_RESOLUTIONS, ConfigVersion, PowerSeries, RawSeries, SensorRow
 from vde.processing.installation import installation_power_detail
@@ -67,14 +69,18 @@ def rollup_range(
     Sub-day buckets are computed from the stored 8-s power of whole hours; day buckets are
     combined from the hour buckets of whole local days (exactly equal to computing them
     from 8-s rows, far less to read). Buckets that lost all their data disappear.
-    ``power``: the installation's complete power over [start, end), used instead of a read
-    when the range is made of whole hours. Returns the number of buckets written.
+    ``power``: the installation's power over exactly [start, end), just computed; only the
+    rest of the touched hours is then read. Returns the number of buckets written.
     """
     if end <= start:
         return 0
     h0, h1 = bucket_bounds(start, end, 3600)
-    if power is None or (h0, h1) != (start, end):
+    if power is None:
         power = store.read_power(installation_id, h0, h1)
+    elif (h0, h1) != (start, end):
+        parts = [store.read_power(installation_id, h0, start), power]
+        parts.append(store.read_power(installation_id, end, h1))
+        power = _concat_power(parts)
     written = 0
     for res in _SUB_DAY:
         batch = compute_rollups(power, res)
@@ -86,6 +92,15 @@ def rollup_range(
     store.delete_rollups(installation_id, DAY_S, d0, d1)
     written += store.write_rollups(installation_id, days)
     return written
+
+
+def _concat_power(parts: list[PowerSeries]) -> PowerSeries:
+    return PowerSeries(
+        ts=np.concatenate([p.ts for p in parts]).astype(np.int64),
+        p_cons=np.concatenate([p.p_cons for p in parts]),
+        p_prod=np.concatenate([p.p_prod for p in parts]),
+        p_tot=np.concatenate([p.p_tot for p in parts]),
+    )
 
 
 RawReader = Callable[[str, int, int], RawSeries]
