@@ -108,3 +108,24 @@ def test_simulated_day_with_outage_flipped_pv_and_pv_on_a_phase(store, tmp_path,
     assert f"Mains (sensor {mains1.sensor_id})" in text
     assert {a.status for a in store.alerts()} == {"sent"}
     assert mains3.sensor_id  # the miswired sensor is part of CDB003's rows
+
+
+def test_healthy_simulated_fleet_raises_no_alert_on_a_25_hour_day(store, tmp_path, smtp_factory):
+    """No false alarm: meter jitter, twilight and the clock change are not problems."""
+    day = date(2026, 10, 25)
+    start, end = local_day_bounds(day)
+    fleet = Fleet.generate(homes=4, seed=5, start_ts=start - 3600, now_ts=end + 1800)
+    assert any(h.pv_kwp > 0 for h in fleet.home_specs)
+    store.save_config_version(ConfigVersion(1, tuple(fleet.config_rows())))
+    srv = smtp_factory()
+    with serve_in_thread(fleet) as sim:
+        settings = mail_settings(
+            srv,
+            database=store.url,
+            flukso_api_url=sim.url,
+            block_cache=str(tmp_path / "blocks.sqlite"),
+        )
+        run_sync(store, settings, now_ts=fleet.now, progress=False)
+    res = run_alerts(store, settings, now_ts=fleet.now)
+    assert res.day == "2026-10-25" and len(res.checked) == 7
+    assert res.found == [] and srv.messages == [] and store.alerts() == []
