@@ -53,7 +53,9 @@ def list_blocks(fleet: Fleet, s: SimSensor, now: int) -> list[tuple[int, int, in
                 overlap = sum(max(0, min(b, bid + span) - max(a, bid)) for a, b in ivs)
                 if overlap == 0:
                     continue
-                if overlap < _SAFE_S[s.meter] and not _has_points(fleet, s, rid, bid, span, now):
+                if overlap < _SAFE_S[s.meter] and not _has_points(
+                    fleet, s, rid, bid, span, ivs, now
+                ):
                     continue
                 out.append((rid, lvl, bid))
     out.sort(key=lambda b: (b[0], b[2], -b[1]))
@@ -70,9 +72,23 @@ def newer_than(
     return [b for b in blocks if b[0] > rid or (b[0] == rid and b[2] + (1 << b[1]) > end)]
 
 
-def _has_points(fleet: Fleet, s: SimSensor, rid: int, bid: int, span: int, now: int) -> bool:
-    _, _, r = fleet.meter.written_points(s, bid, bid + span, now)
-    return bool(np.any(r == rid))
+def _has_points(
+    fleet: Fleet,
+    s: SimSensor,
+    rid: int,
+    bid: int,
+    span: int,
+    ivs: list[tuple[int, int]],
+    now: int,
+) -> bool:
+    """Whether the block holds a point: generates only the (short) covered overlap."""
+    for a, b in ivs:
+        lo, hi = max(a, bid), min(b, bid + span)
+        if hi > lo:
+            _, _, r = fleet.meter.written_points(s, lo, hi, now)
+            if np.any(r == rid):
+                return True
+    return False
 
 
 class BlockStore:
@@ -86,24 +102,36 @@ class BlockStore:
         with self.fleet.meter.lock:
             self._cache.clear()
 
-    def block(self, s: SimSensor, rid: int, lvl: int, bid: int, now: int) -> bytes:
-        """The gzip bytes of one block (the caller checked that it exists)."""
+    def cached(self, s: SimSensor, rid: int, lvl: int, bid: int, now: int) -> bytes | None:
+        """The block's bytes if already encoded (cheap: no generation)."""
+        with self.fleet.meter.lock:
+            return self._cache.get(self._key(s, rid, lvl, bid, now))  # type: ignore[return-value]
+
+    def _key(self, s: SimSensor, rid: int, lvl: int, bid: int, now: int) -> tuple:
         meter = self.fleet.meter
-        faults = meter.faults
-        defect = None
-        if lvl >= 12 and faults.defective(s.sensor_id):
-            u = hash_u01(faults.seed, s.index, lvl, bid, 99)
-            if u[0] < faults.defect_rate:
-                defect = DEFECTS[int(hash_u01(faults.seed, s.index, lvl, bid, 98)[0] * 3)]
-        key = (
+        return (
             s.index,
             rid,
             lvl,
             bid,
-            faults.meter_key(s.sensor_id),
+            meter.faults.meter_key(s.sensor_id),
             tuple(meter._hidden(s, now)),
-            defect,
+            self._defect(s, lvl, bid),
         )
+
+    def _defect(self, s: SimSensor, lvl: int, bid: int) -> str | None:
+        faults = self.fleet.meter.faults
+        if lvl < 12 or not faults.defective(s.sensor_id):
+            return None
+        if hash_u01(faults.seed, s.index, lvl, bid, 99)[0] >= faults.defect_rate:
+            return None
+        return DEFECTS[int(hash_u01(faults.seed, s.index, lvl, bid, 98)[0] * len(DEFECTS))]
+
+    def block(self, s: SimSensor, rid: int, lvl: int, bid: int, now: int) -> bytes:
+        """The gzip bytes of one block (the caller checked that it exists)."""
+        meter = self.fleet.meter
+        key = self._key(s, rid, lvl, bid, now)
+        defect = key[-1]
         with meter.lock:
             hit = self._cache.get(key)
         if hit is not None:
@@ -156,7 +184,7 @@ def encode_block(
     raw = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
     if defect == "empty_elements":
         raw = _empty_elements(raw, s.index + bid)
-    return gzip.compress(raw, compresslevel=5, mtime=0)
+    return gzip.compress(raw, compresslevel=1, mtime=0)
 
 
 def _empty_elements(raw: bytes, key: int) -> bytes:

@@ -101,7 +101,7 @@ class Meter:
         for s in fleet.sensors:
             self._home_sensors.setdefault(s.home_index, []).append(s)
         self._cum: dict[int, np.ndarray] = {}  # home -> (chunks+1, sensors) E at chunk starts
-        self._flows = _LRU(32 << 20)  # (home, chunk) -> (sensors, 257) block powers
+        self._flows = _LRU(64 << 20)  # (home, chunk) -> block powers, in-block shape
         self._points = _LRU(192 << 20)  # (sensor, chunk) -> (t, mwh, rid)
         self._first_chunk = fleet.start_ts // CHUNK_S
 
@@ -144,29 +144,43 @@ class Meter:
         self._cum[h] = cum
         return float(cum[j, self._home_sensors[h].index(s)])
 
-    def _fine_energy(self, s: SimSensor, k: int) -> np.ndarray:
-        """E at every second from chunk start - 256 to chunk end (65793 values) [Wh]."""
+    def _home_chunk(self, home_index: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Block powers (sensors, 257) [W] and the in-block shape (257, 256) of a home.
+
+        Blocks from chunk start - 256 to chunk end; cached per (home, chunk) because every
+        sensor of the home needs them.
+        """
+        key = (home_index, k)
+        hit = self._flows.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
         cs = k * CHUNK_S
-        key = (s.home_index, k)
-        p = self._flows.get(key)
-        if p is None:
-            bids = np.arange(cs - BLOCK_S, cs + CHUNK_S, BLOCK_S, dtype=np.int64)
-            p = self._block_powers(s.home_index, bids)
-            self._flows.put(key, p)
-        power = p[self._home_sensors[s.home_index].index(s)]
-        bi = np.arange(cs - BLOCK_S, cs + CHUNK_S, BLOCK_S, dtype=np.int64) // BLOCK_S
-        h = 70_000 + s.home_index
+        bids = np.arange(cs - BLOCK_S, cs + CHUNK_S, BLOCK_S, dtype=np.int64)
+        p = self._block_powers(home_index, bids)
+        bi = bids // BLOCK_S
+        h = 70_000 + home_index
         amp = 0.35 * hash_u01(self.fleet.seed, h, bi, 1)
         freq = 1.0 + np.floor(3.0 * hash_u01(self.fleet.seed, h, bi, 2))
         phase = 2 * np.pi * hash_u01(self.fleet.seed, h, bi, 3)
         sec = np.arange(BLOCK_S) / BLOCK_S
-        shape = 1.0 + amp[:, None] * np.sin(2 * np.pi * freq[:, None] * sec + phase[:, None])
-        e = (power[:, None] / 3600.0) * shape
-        e0 = self._chunk_start_energy(s, k) - e[0].sum()
+        shape = np.sin(2 * np.pi * freq[:, None] * sec + phase[:, None])
+        shape *= amp[:, None]
+        shape += 1.0
+        shape *= 1.0 / 3600.0  # per-second energy per W of block mean [Wh/W]
+        out = (p, shape)
+        self._flows.put(key, out)
+        return out
+
+    def _fine_energy(self, s: SimSensor, k: int) -> np.ndarray:
+        """E at every second from chunk start - 256 to chunk end (65793 values) [Wh]."""
+        p, shape = self._home_chunk(s.home_index, k)
+        power = p[self._home_sensors[s.home_index].index(s)]
+        e = shape * power[:, None]
         out = np.empty(e.size + 1)
         out[0] = 0.0
         np.cumsum(e.ravel(), out=out[1:])
-        return out + e0
+        out += self._chunk_start_energy(s, k) - out[BLOCK_S]
+        return out
 
     def energy_at(self, s: SimSensor, t: int) -> float:
         """E(t) [Wh since the meter started] at integer second t."""
