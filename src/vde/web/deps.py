@@ -7,7 +7,7 @@ import time
 from fastapi import HTTPException, Request
 
 from vde.web.auth import SESSION_COOKIE, Session
-from vde.web.installations import Installation, describe, visible_ids
+from vde.web.installations import Installation, describe
 
 
 def session_or_none(request: Request) -> Session | None:
@@ -52,9 +52,11 @@ def visible(request: Request) -> dict[str, Installation]:
     """Installations the session may see, by id, in a stable order (homes first)."""
     session = require_session(request)
     if not hasattr(request.state, "visible"):
-        store = request.app.state.store
-        allowed = set(visible_ids(store, session.login, session.role))
         known = catalog(request)
+        if session.is_admin:
+            allowed = set(known)
+        else:
+            allowed = set(request.app.state.store.installations_for(session.login))
         items = [known[i] for i in allowed if i in known]
         items.sort(key=lambda i: (i.kind != "home", i.installation_id))
         request.state.visible = {i.installation_id: i for i in items}

@@ -55,10 +55,3 @@ def describe(store: Store, config: ConfigVersion | None = None) -> dict[str, Ins
             groups = tuple(sorted(g for g, hs in homes_of.items() if i in hs))
             out[i] = Installation(i, i, "home", groups=groups)
     return out
-
-
-def visible_ids(store: Store, login: str, role: str) -> list[str]:
-    """Installation ids ``login`` may see: its access rows, or everything for an admin."""
-    if role == "admin":
-        return sorted(describe(store))
-    return sorted(set(store.installations_for(login)))

@@ -112,7 +112,7 @@ function syncUrl() {
   history.replaceState(null, "", `${location.pathname}?${q}`);
   const id = encodeURIComponent(inst.id);
   $("csv-shown").href = `/api/installations/${id}/series.csv?${query()}`;
-  const rawDay = lastData ? fmtDay(lastData.start) : state.date;
+  const rawDay = state.zoom ? fmtDay(state.zoom.start) : state.date;
   $("csv-raw").href = `/api/installations/${id}/raw.csv?day=${rawDay}`;
   $("csv-raw").textContent = `⬇ ${t("csvraw", { day: rawDay })}`;
 }
@@ -178,7 +178,7 @@ function draw(d) {
   }
   for (const s of series.slice(1)) {
     s.spanGaps = false; // missing data is a gap, never a line to zero
-    s.points = { show: false };
+    s.points = { show: true, size: 5, filter: isolated }; // only points no line can show
     s.value = (u, v) => (v === null ? "–" : `${v.toFixed(2)} kW`);
   }
   const el = $("chart");
@@ -196,6 +196,16 @@ function draw(d) {
   };
   if (chart) chart.destroy();
   chart = new uPlot(opts, data, el);
+}
+
+// Indices of values with no neighbour: a line cannot draw them, so they get a dot.
+function isolated(u, sidx) {
+  const v = u.data[sidx];
+  const out = [];
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] !== null && (i === 0 || v[i - 1] === null) && (i === v.length - 1 || v[i + 1] === null)) out.push(i);
+  }
+  return out; // an empty list draws no point (null would draw them all)
 }
 
 // Axis labels in Brussels time, 24 h, in the page's language; the date under midnight ticks.
