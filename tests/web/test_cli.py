@@ -68,3 +68,67 @@ def test_serve_help_lists_its_options():
     out = _run("serve", "--help").output
     for opt in ("--host", "--port", "--db", "--sync-every", "--alerts-at", "--forwarded-allow-ips"):
         assert opt in out
+
+
+def test_vde_serve_runs_the_dashboard(tmp_path):
+    """The real command in a subprocess: pages, API, and HTTPS seen through a trusted proxy."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from vde.web.auth import set_password
+
+    from .server import free_port
+
+    url = f"sqlite:///{tmp_path / 'vde.db'}"
+    with open_store(url) as s:
+        s.create_schema()
+        s.replace_access([("alice", "CDB001")])
+        set_password(s, "alice", "alice-pass-1")
+    port = free_port()
+    env = {**os.environ, "VDE_CONFIG": str(tmp_path / "none.toml")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vde.cli", "serve", "--port", str(port), "--db", url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(base + "/login", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "vde serve did not answer"
+                time.sleep(0.3)
+        assert r.status_code == 200 and "Connexion" in r.text
+        assert httpx.get(base + "/api/me").status_code == 401
+        assert httpx.get(base + "/openapi.json").json()["info"]["title"] == "vde dashboard API"
+        # behind a proxy on 127.0.0.1 (trusted by default) that terminates HTTPS
+        with httpx.Client(base_url=base, headers={"X-Forwarded-Proto": "https"}) as c:
+            first = c.get("/login")
+            assert "Secure" in first.headers["set-cookie"]
+            page = first.text
+            i = page.index('name="csrf-token" content="') + len('name="csrf-token" content="')
+            data = {
+                "login": "alice",
+                "password": "alice-pass-1",
+                "csrf_token": page[i : page.index('"', i)],
+            }
+            # the client keeps Secure cookies for https: hand the CSRF cookie over by hand
+            cookie = first.headers["set-cookie"].split(";")[0]
+            c.cookies.clear()
+            r = c.post("/login", data=data, headers={"Cookie": cookie})
+            assert r.status_code == 303
+            assert "Secure" in r.headers["set-cookie"]
+            assert "strict-transport-security" in r.headers
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)

@@ -61,6 +61,8 @@ def serve(
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             log_level="warning",
+            # open live (SSE) connections must not hold a shutdown forever
+            timeout_graceful_shutdown=5,
         )
     finally:
         store.close()
