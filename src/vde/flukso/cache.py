@@ -118,8 +118,15 @@ class BlockCache:
     def entries(self, sensor_id: str) -> list[CachedRef]:
         """Every entry of the sensor that no other entry supersedes, sorted by (rid, bid)."""
         rows = self._db.execute(_ENTRIES, (sensor_id,)).fetchall()
-        refs = [CachedRef(BlockRef(r, lv, b, e), bool(d)) for r, lv, b, e, d in rows]
-        return [c for c in refs if not any(o.ref.covers(c.ref) for o in _parents_of(c, refs))]
+        keys = {(r, lv, b) for r, lv, b, _, _ in rows}
+        levels = sorted({lv for _, lv, _, _, _ in rows})
+        # spans are aligned: the only block of level L that can cover (rid, lvl, bid) is
+        # (rid, L, bid - bid % 2^L), so a few set look-ups decide it
+        return [
+            CachedRef(BlockRef(r, lv, b, e), bool(d))
+            for r, lv, b, e, d in rows
+            if not any((r, up, b - b % (1 << up)) in keys for up in levels if up > lv)
+        ]
 
     def last_listed(self, sensor_id: str) -> BlockRef | None:
         """The block with the latest end in the highest rid the server listed."""
@@ -160,11 +167,6 @@ class BlockCache:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db, self.path)
-
-
-def _parents_of(c: CachedRef, refs: list[CachedRef]) -> list[CachedRef]:
-    # entries are few (compaction keeps a year under ~100), so a scan is cheap enough
-    return [o for o in refs if o.ref.rid == c.ref.rid and o.ref.lvl > c.ref.lvl]
 
 
 class _Transaction:
