@@ -58,6 +58,12 @@ def test_real_shape_reads_cleanly(wb: Path) -> None:
     per_sensor = Counter(r.sensor_id for r in parsed.rows)
     assert len(per_sensor) == 206 and min(per_sensor.values()) >= 2
     assert len(parsed.access) == 177 and len({login for login, _ in parsed.access}) == 81
+    seen_per_login = Counter(Counter(login for login, _ in parsed.access).values())
+    assert seen_per_login == {2: 62, 3: 17, 1: 2}
+    assert len({r.flm_id for r in parsed.rows}) == 54
+    assert max(Counter(r.installation_id for r in parsed.rows).values()) == 146
+    homes = {r.installation_id for r in parsed.rows} - set(captions)
+    assert len(homes) == 57 and len(parsed.captions) == 4
     # the 25 installations of the access list without sensors: one warning, not an error
     [warning] = parsed.warnings
     assert "25 installation(s) in the access list have no sensor rows" in str(warning)
