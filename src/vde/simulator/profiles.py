@@ -166,13 +166,13 @@ def draw_home(seed: int, index: int, home_id: str) -> HomeSpec:
     weights = tuple(float(x) for x in raw / raw.sum())
     has_pv = u[4] < 0.5
     pulse = (not has_pv) and u[5] < 0.45
-    kwp = round(1.5 + 5.0 * u[6], 1) if has_pv else 0.0
+    kwp = round(1.5 + 2.8 * u[6], 1) if has_pv else 0.0
     return HomeSpec(
         index=index,
         home_id=home_id,
         phases=phases,
         phase_weights=weights,
-        scale=0.65 + 0.8 * float(u[7]),
+        scale=0.65 + 0.6 * float(u[7]),
         base_w=40.0 * phases + 80.0 * float(u[8]),
         morning_w=250.0 + 350.0 * float(u[9]),
         evening_w=350.0 + 450.0 * float(u[10]),
@@ -181,7 +181,7 @@ def draw_home(seed: int, index: int, home_id: str) -> HomeSpec:
         pv_kwp=kwp,
         pv_tilt_deg=25.0 + 15.0 * float(u[12]),
         pv_azimuth_deg=150.0 + 60.0 * float(u[13]),
-        pv_split=has_pv and phases == 3 and kwp > 4.0,
+        pv_split=has_pv and phases == 3 and kwp > 3.5,
         pv_twin=has_pv and u[14] < 0.5,
         standby_w=3.0 + 5.0 * float(u[15]),
         has_ev=False,
@@ -230,7 +230,7 @@ def home_flows(seed: int, home: HomeSpec, bids: np.ndarray) -> dict[str, np.ndar
         poa = clear_sky_poa(tm, home.pv_tilt_deg, home.pv_azimuth_deg)
         clear_day = 0.2 + 0.8 * hash_u01(seed, 30_000 + h // 8, day) ** 0.6
         cloud = clear_day * (0.45 + 0.55 * value_noise(seed, 31_000 + h // 8, tm, 1200))
-        pv = home.pv_kwp * 0.86 * poa * cloud
+        pv = home.pv_kwp * 0.72 * poa * cloud  # 0.72: inverter, soiling, temperature
     standby = np.where(pv <= 0, home.standby_w, 0.0) if home.pv_kwp > 0 else np.zeros(len(bids))
 
     ev = np.zeros(len(bids))
