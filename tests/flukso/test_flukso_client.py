@@ -12,6 +12,7 @@ from tmpo_fake import T0, Fault, meter_points
 
 from vde.errors import (
     FluksoAuthError,
+    FluksoError,
     FluksoNotFoundError,
     FluksoTransportError,
     SettingsError,
@@ -249,3 +250,11 @@ def test_missing_ca_bundle_is_a_settings_error(tmp_path):
     with pytest.raises(SettingsError) as err:
         FluksoClient("https://127.0.0.1:1", ca_bundle=tmp_path / "nope.pem")
     assert "flukso_ca_bundle" in str(err.value)
+
+
+@pytest.mark.parametrize("bad", ["../../admin", "0123", "g" * 32, SID + "/x"])
+def test_malformed_sensor_id_is_refused_before_any_request(tmpo_server, tmp_path, bad):
+    with pytest.raises(FluksoError) as err:
+        run(fetch(tmpo_server, tmp_path, sid=bad))
+    assert "32 hex" in str(err.value)
+    assert tmpo_server.paths == []

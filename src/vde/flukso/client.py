@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import ssl
 import time
 from email.utils import parsedate_to_datetime
@@ -37,6 +38,7 @@ MAX_LEVEL = 20
 """Highest tmpo level (blocks of 2^20 s are never compacted further)."""
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300.0
+_SENSOR_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 
 class FluksoClient:
@@ -123,6 +125,7 @@ class FluksoClient:
         "newer than" means on the server: by start, by end or by tuple order). ``full``
         asks for everything (rid=lvl=bid=0) and returns exactly what the server lists.
         """
+        _check_sensor_id(sensor_id)
         last = None if full else self.cache.last_listed(sensor_id)
         query = _sync_query(last)
         body = await self._get(
@@ -331,6 +334,12 @@ def _parse_listing(sensor_id: str, body: bytes) -> list[BlockRef]:
 
 def _overlaps(ref: BlockRef, start: int | None, end: int | None) -> bool:
     return (start is None or ref.end > start) and (end is None or ref.bid < end)
+
+
+def _check_sensor_id(sensor_id: str) -> None:
+    # it goes into URL paths: anything but 32 hex characters is refused before any request
+    if not _SENSOR_ID.fullmatch(sensor_id):
+        raise FluksoError(f"not a Flukso sensor id (32 hex characters): {sensor_id!r}")
 
 
 def _untrusted_certificate(exc: BaseException) -> bool:
