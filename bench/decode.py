@@ -49,6 +49,8 @@ def tmpo_blk2series(blk: bytes) -> tuple[np.ndarray, np.ndarray]:
         values = np.array(split["data"], dtype=np.float64)
     except ValueError:  # tmpo-py: a bare ``except: return pd.Series()`` (the block is lost)
         return np.empty(0, np.int64), np.empty(0)
+    if len(index) != len(values):  # pd.read_json raises here; the bare except drops the block
+        return np.empty(0, np.int64), np.empty(0)
     h = json.loads(m.group("h"))
     _npdelta(index, h["head"][0])
     _npdelta(values, h["head"][1])
