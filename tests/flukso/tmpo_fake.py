@@ -161,6 +161,8 @@ def _handler(server: TmpoServer) -> type[BaseHTTPRequestHandler]:
                 assert self.headers.get("Accept") == "application/json"
                 q = {k: int(v[0]) for k, v in parse_qs(url.query).items()}
                 body = orjson.dumps(server.listing(sensor, q["rid"], q["lvl"], q["bid"]))
+                if fault is not None and fault.kind == "truncate":
+                    body = body[: len(body) // 2]
                 return self.send(200, body, "application/json")
             assert self.headers.get("Accept") == "application/gzip"
             ref = BlockRef(int(parts[3]), int(parts[4]), int(parts[5]))

@@ -13,6 +13,7 @@ import random
 import re
 import ssl
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,7 @@ class FluksoClient:
             params={"rid": query[0], "lvl": query[1], "bid": query[2]},
             accept="application/json",
             what="block list",
+            check=orjson.loads,
         )
         refs = _parse_listing(sensor_id, body)
         self.cache.record_listing(sensor_id, refs)
@@ -195,7 +197,7 @@ class FluksoClient:
         path = f"/sensor/{sensor_id}/tmpo/{ref.rid}/{ref.lvl}/{ref.bid}"
         what = f"block rid={ref.rid} lvl={ref.lvl} bid={ref.bid}"
         data = await self._get(
-            sensor_id, token, path, accept="application/gzip", what=what, gz=True
+            sensor_id, token, path, accept="application/gzip", what=what, check=gunzip
         )
         self.cache.store(sensor_id, ref, data)
 
@@ -231,9 +233,13 @@ class FluksoClient:
         accept: str,
         what: str,
         params: dict[str, int] | None = None,
-        gz: bool = False,
+        check: Callable[[bytes], object],
     ) -> bytes:
-        """GET with retries; returns the body (a complete gzip stream when ``gz``)."""
+        """GET with retries; returns the body once ``check`` accepts it.
+
+        ``check`` raises ValueError for a body damaged in transit (truncated gzip, cut
+        JSON): that is retried like a dropped connection.
+        """
         headers = {"X-Token": token, "Accept": accept}
         url = self.base_url + path
         last_error = ""
@@ -253,13 +259,11 @@ class FluksoClient:
             else:
                 status = resp.status_code
                 if status == 200:
-                    if not gz:
-                        return resp.content
                     try:
-                        gunzip(resp.content)  # a truncated body is a transport error: retry
+                        check(resp.content)
                         return resp.content
-                    except CorruptBlockError as exc:
-                        last_error = f"corrupt gzip body: {exc}"
+                    except ValueError as exc:  # damaged in transit: retry
+                        last_error = f"damaged body: {exc}"
                 elif status in (401, 403):
                     raise FluksoAuthError(
                         f"sensor {sensor_id}: the Flukso API refused its token (HTTP {status})",
