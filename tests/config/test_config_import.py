@@ -234,3 +234,21 @@ def test_first_import_over_stored_raw_computes_power(store: Store, tmp_path: Pat
     np.testing.assert_allclose(h1.p_prod, -500.0)
     np.testing.assert_allclose(h1.p_cons, 1000.0)
     np.testing.assert_allclose(store.read_power("G1", T0, T0 + 3600).p_tot, 1000.0)
+
+
+def test_import_waits_for_no_sync(store: Store, tmp_path: Path) -> None:
+    from vde.errors import LockedError
+    from vde.storage import open_store
+
+    path = tmp_path / "c.xlsx"
+    write_real_shape(path)
+    with open_store(store.url) as other:  # another process's sync holds the lease
+        assert other.try_lock("sync", 600)
+        try:
+            with pytest.raises(LockedError):
+                import_workbook(store, path)
+            assert snapshot(store) == ([], None, [], {})
+            assert import_workbook(store, path, dry_run=True).rows == 478  # reads only
+        finally:
+            other.release_lock("sync")
+    assert import_workbook(store, path).version_id is not None

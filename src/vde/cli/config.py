@@ -302,7 +302,7 @@ def recompute(
     installations: str | None, since: str | None, until: str | None, no_progress: bool, store
 ) -> None:
     """Recompute installations' power and rollups from stored raw data (latest configuration)."""
-    from vde.sync.importer import run_recompute
+    from vde.sync.importer import IMPORT_LOCK_TTL_S, SYNC_LOCK, run_recompute
     from vde.timeutil import parse_instant
 
     config_version = store.load_config()
@@ -320,5 +320,6 @@ def recompute(
         end = parse_instant(until) if until else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    summary = run_recompute(store, config_version, ids, start, end, progress=not no_progress)
+    with store.lock(SYNC_LOCK, IMPORT_LOCK_TTL_S):  # never alongside a sync or an import
+        summary = run_recompute(store, config_version, ids, start, end, progress=not no_progress)
     click.echo(json.dumps(summary, indent=2, default=str))

@@ -17,10 +17,16 @@ from vde.errors import ConfigWorkbookError
 from vde.logs import get_logger
 from vde.models import ConfigVersion
 from vde.processing.configdiff import ConfigDiff, diff_configs
-from vde.processing.workbook import PARTS, Problem, read_workbook
+from vde.processing.workbook import PARTS, ParsedWorkbook, Problem, read_workbook
 from vde.storage.base import Store
 
 log = get_logger(__name__)
+
+#: The lease ``vde sync`` holds; an import (and its recompute) takes it too.
+SYNC_LOCK = "sync"
+#: Long enough for a recompute of whole installations; a dead holder on this host frees
+#: it at once (see Store.try_lock).
+IMPORT_LOCK_TTL_S = 6 * 3600
 
 
 @dataclass
@@ -97,6 +103,8 @@ def import_workbook(
     ------
     ConfigWorkbookError
         When the workbook has any error; ``problems`` lists every one. Nothing is written.
+    LockedError
+        When a sync (or another import) is running; nothing is written.
     """
     parts = (only,) if only else tuple(PARTS)
     if only is not None and only not in PARTS:
@@ -108,31 +116,53 @@ def import_workbook(
             f"{Path(path).name}: {len(parsed.errors)} error(s), nothing imported",
             parsed.errors,
         )
+    if dry_run:
+        return _plan(store, parsed, parts, dry_run=True)[0]
+    # Writes and recompute hold the sync lock: a sync running meanwhile would write power
+    # computed with the version it loaded at its start, after our recompute.
+    with store.lock(SYNC_LOCK, IMPORT_LOCK_TTL_S):
+        result, new = _plan(store, parsed, parts, dry_run=False)
+        _write(store, parsed, result, new)
+        # Also on a first import: raw data may already be stored (e.g. migrated).
+        if new is not None and result.diff is not None and recompute:
+            targets = _with_data(store, new, result.diff.recompute_installations)
+            if targets:
+                result.recompute_summary = run_recompute(store, new, targets, progress=progress)
+                result.recomputed = targets
+    return result
+
+
+def _plan(
+    store: Store, parsed: ParsedWorkbook, parts: tuple[str, ...], *, dry_run: bool
+) -> tuple[ImportResult, ConfigVersion | None]:
+    """What importing ``parsed`` changes: the result so far and the new version, if any."""
     result = ImportResult(dry_run=dry_run, parts=parts, warnings=parsed.warnings)
     result.access_rows = len(parsed.access)
     result.captions = len(parsed.captions)
+    if "sensors" not in parts:
+        return result, None
+    # a database without schema yet (dry run before `vde db create`) has no version
+    has_schema = store.schema_version() is not None
+    previous = store.load_config() if has_schema else None
+    result.previous_id = previous.version_id if previous else None
+    candidate = ConfigVersion(version_id=0, rows=tuple(parsed.rows))
+    result.rows = len(candidate.rows)
+    result.installations = len(candidate.installations())
+    result.sensors = len(candidate.sensors())
+    if previous is not None and previous.content_hash() == candidate.content_hash():
+        result.unchanged = True
+        return result, None
+    vid = new_version_id(store) if has_schema else time.time_ns() // 1000
+    new = ConfigVersion(version_id=vid, rows=candidate.rows)
+    result.diff = diff_configs(previous, new)
+    if not dry_run:
+        result.version_id = vid
+    return result, new
 
-    new: ConfigVersion | None = None
-    if "sensors" in parts:
-        # a database without schema yet (dry run before `vde db create`) has no version
-        has_schema = store.schema_version() is not None
-        previous = store.load_config() if has_schema else None
-        result.previous_id = previous.version_id if previous else None
-        candidate = ConfigVersion(version_id=0, rows=tuple(parsed.rows))
-        result.rows = len(candidate.rows)
-        result.installations = len(candidate.installations())
-        result.sensors = len(candidate.sensors())
-        if previous is not None and previous.content_hash() == candidate.content_hash():
-            result.unchanged = True
-        else:
-            vid = new_version_id(store) if has_schema else time.time_ns() // 1000
-            new = ConfigVersion(version_id=vid, rows=candidate.rows)
-            result.diff = diff_configs(previous, new)
-            if not dry_run:
-                result.version_id = vid
-    if dry_run:
-        return result
 
+def _write(
+    store: Store, parsed: ParsedWorkbook, result: ImportResult, new: ConfigVersion | None
+) -> None:
     # Validation passed: from here on only storage errors can stop the import.
     if new is not None:
         store.save_config_version(new)
@@ -143,20 +173,12 @@ def import_workbook(
             installations=result.installations,
             sensors=result.sensors,
         )
-    if "access" in parts:
+    if "access" in result.parts:
         store.replace_access(parsed.access)
         log.info("config_access_replaced", rows=result.access_rows)
-    if "captions" in parts:
+    if "captions" in result.parts:
         store.replace_captions(parsed.captions)
         log.info("config_captions_replaced", captions=result.captions)
-
-    # Also on a first import: raw data may already be stored (e.g. migrated from the seed).
-    if new is not None and result.diff is not None and recompute:
-        targets = _with_data(store, new, result.diff.recompute_installations)
-        if targets:
-            result.recompute_summary = run_recompute(store, new, targets, progress=progress)
-            result.recomputed = targets
-    return result
 
 
 def run_recompute(
