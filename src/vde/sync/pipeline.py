@@ -260,7 +260,12 @@ def compute_window(
         gaps = list(res.gaps)
         if w.kind == "new" and len(raw) and raw.ts[0] - w.start > gap_threshold:
             gaps.insert(0, (w.start, int(raw.ts[0])))  # no data from the start: still missing
-        return WindowResult(raw, None, (w.start, None), gaps, res.last, res.points)
+        points = res.points
+        if w.prev is not None:
+            # the resume point is the grid point before the last point stored: points in
+            # its slot come again and are not new
+            points = int(np.count_nonzero(ts[sel] >= w.prev[0] + GRID_S))
+        return WindowResult(raw, None, (w.start, None), gaps, res.last, points)
     keep = (raw.ts >= w.start) & (raw.ts < w.end)
     raw = RawSeries(ts=raw.ts[keep], power_w=raw.power_w[keep])
     # up to the newest point only: after it the data is not late, it is not there yet
