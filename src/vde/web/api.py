@@ -17,7 +17,6 @@ from fastapi.responses import Response
 from vde.timeutil import BRUSSELS, local_day_bounds, local_day_of, now_ts, parse_instant
 from vde.web import admin
 from vde.web.deps import installation, require_admin, require_session, visible
-from vde.web.installations import Installation
 from vde.web.series import (
     MAX_RANGE_S,
     ChartSeries,
@@ -90,7 +89,8 @@ def _series_json(cs: ChartSeries) -> dict:
     return {f: _round(getattr(cs, f)) for f in ChartSeries.FIELDS}
 
 
-def _compare(request: Request, home: Installation, group_id: str | None, rng: Range, res: int):
+def _compare(request: Request, group_id: str | None, rng: Range, res: int) -> dict | None:
+    """The per-home average of a visible group over the same buckets (None when not asked)."""
     if group_id is None:
         return None
     group = installation(request, group_id)  # 404 when not visible
@@ -144,7 +144,7 @@ def series(
             "has_data": cs.has_data(),
             "totals": totals_kwh(energy_wh(store, installation_id, rng.start, rng.end)),
             "last_ts": bounds[1] if bounds else None,
-            "compare": _compare(request, inst, compare, rng, cs.resolution_s),
+            "compare": _compare(request, compare, rng, cs.resolution_s),
         }
     )
 

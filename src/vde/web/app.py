@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -83,7 +84,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
         if exc.status_code == 401:
             nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={_quote(nxt)}", 303)
+            return RedirectResponse(f"/login?next={quote(nxt, safe='/')}", 303)
         return render(
             request,
             "error.html",
@@ -116,12 +117,6 @@ def _install_error_handlers(app: FastAPI) -> None:
 def jsonable(errors: list) -> list:
     """Validation errors without their ``ctx``/``input`` (may hold exceptions or secrets)."""
     return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
-
-
-def _quote(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path, safe="/")
 
 
 def create_app(

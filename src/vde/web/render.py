@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from vde.errors import VdeError
 from vde.timeutil import BRUSSELS
 from vde.web.auth import CSRF_COOKIE, cookie_args, csrf_token
+from vde.web.deps import session_or_none
 from vde.web.i18n import LANG_COOKIE, LANGUAGES, choose_language
 
 HERE = Path(__file__).resolve().parent
@@ -42,8 +43,6 @@ def render(
     headers: dict | None = None,
 ) -> HTMLResponse:
     """Render a page with ``t`` (translate), ``lang``, ``csrf_token`` and the session."""
-    from vde.web.deps import session_or_none
-
     lang = choose_language(request)
     i18n = request.app.state.i18n
     token = csrf_token(request)
