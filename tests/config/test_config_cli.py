@@ -204,4 +204,9 @@ def test_fresh_database_without_schema(run, wb: Path) -> None:
     assert "would create configuration version: 478 rows" in dry.stdout
     shown = run("config", "show")
     assert shown.exit_code != 0 and "no configuration imported yet" in str(shown.exception)
+    INVALID["two tokens"][0](wb)
+    assert run("config", "import", str(wb)).exit_code == 2
+    with open_store(run.db) as store:
+        assert store.schema_version() is None  # an invalid workbook writes nothing at all
+    write_real_shape(wb)
     assert run("config", "import", str(wb)).exit_code == 0  # creates the schema itself

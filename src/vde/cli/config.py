@@ -80,8 +80,6 @@ def import_cmd(path: Path, only: str | None, dry_run: bool, no_recompute: bool, 
     from vde.processing.configdiff import format_diff
     from vde.sync.importer import import_workbook
 
-    if store.schema_version() is None and not dry_run:
-        store.create_schema()  # importing the configuration is how a new database starts
     try:
         res = import_workbook(
             store, path, only=only, dry_run=dry_run, recompute=not no_recompute, progress=True

@@ -118,6 +118,8 @@ def import_workbook(
         )
     if dry_run:
         return _plan(store, parsed, parts, dry_run=True)[0]
+    if store.schema_version() is None:
+        store.create_schema()  # importing the configuration is how a new database starts
     # Writes and recompute hold the sync lock: a sync running meanwhile would write power
     # computed with the version it loaded at its start, after our recompute.
     with store.lock(SYNC_LOCK, IMPORT_LOCK_TTL_S):
