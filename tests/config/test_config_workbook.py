@@ -240,3 +240,25 @@ def test_corrupt_sheet_inside_a_valid_zip(wb: Path) -> None:
         "file exported from the installation database (Excel 2007+ format)"
     ]
     assert parsed.rows == []
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(row, min_size=1, max_size=6, unique_by=lambda r: r.sensor_id),
+    pick=st.integers(0, 5),
+    column=st.sampled_from(["Network", "Prod", "Cons", "VE"]),
+    bad=st.one_of(st.integers(2, 99), st.integers(-99, -2), st.sampled_from(["+", "x1", "1.5"])),
+)
+def test_any_bad_sign_is_one_error_at_its_cell(
+    tmp_path: Path, rows: list[SensorRow], pick: int, column: str, bad: object
+) -> None:
+    path = tmp_path / "bad.xlsx"
+    write_workbook(path, rows, [], {})
+    excel_row = 2 + pick % len(rows)
+    set_cell(path, S, excel_row, column, bad)
+    parsed = read_workbook(path)
+    [problem] = parsed.errors
+    assert (problem.sheet, problem.row, problem.column) == (S, excel_row, column)
+    assert f"{column} in row {excel_row} is" in problem.message
