@@ -219,3 +219,64 @@ def test_admin_pages(site, page):
     assert "alice" in text and "CDBA01" in text and "$argon2" not in page.content()
     shot(page, "12-admin")
     assert page.errors == []
+
+
+def test_live_update_after_a_real_sync(browser, tmp_path):
+    """The whole chain: the Flukso simulator over HTTP, ``arun_sync`` into the store, the
+    page showing today picks the new data up through SSE within 10 s of the sync."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vde.flukso import FluksoClient
+    from vde.models import ConfigVersion
+    from vde.settings import load_settings
+    from vde.simulator import Fleet, serve_in_thread
+    from vde.sync.pipeline import arun_sync
+    from vde.web.auth import set_password
+
+    now = now_ts()
+    fleet = Fleet.generate(homes=2, seed=3, start_ts=now - 3 * 3600, now_ts=now - 600)
+    home = fleet.homes[0]
+    with open_store(f"sqlite:///{tmp_path / 'vde.db'}") as store, serve_in_thread(fleet) as sim:
+        store.create_schema()
+        store.save_config_version(ConfigVersion(1, tuple(fleet.config_rows())))
+        store.replace_access(fleet.access_rows())
+        store.replace_captions(fleet.captions())
+        set_password(store, home, "home-password-1")
+        settings = load_settings(
+            database=store.url, flukso_api_url=sim.url, block_cache=str(tmp_path / "blocks.sqlite")
+        )
+
+        def sync() -> None:
+            async def go() -> None:
+                async with FluksoClient(
+                    sim.url, retries=4, backoff=0.01, cache_path=tmp_path / "b.sqlite"
+                ) as c:
+                    await arun_sync(store, settings, now_ts=fleet.now, progress=False, client=c)
+
+            # in its own thread: Playwright's sync API keeps an event loop on this one
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, go()).result()
+
+        sync()
+        first = store.power_bounds(home)
+        assert first is not None
+        with serve(make_app(store, live_poll_s=0.5)) as url:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.goto(url + "/login")
+            page.fill("#login", home)
+            page.fill("#password", "home-password-1")
+            page.click("form[action='/login'] button[type=submit]")
+            page.wait_for_url(f"**/i/{home}**")
+            page.wait_for_selector(f"#chart[data-last-ts='{first[1]}'] canvas", timeout=15000)
+            page.wait_for_selector("#live-badge:not(.d-none)", timeout=10000)
+            fleet.advance(540)
+            sync()
+            t0 = time.monotonic()
+            last = store.power_bounds(home)[1]
+            assert last > first[1]
+            page.wait_for_selector(f"#chart[data-last-ts='{last}'] canvas", timeout=10000)
+            assert time.monotonic() - t0 < 10
+            shot(page, "13-home-today-after-sync")
+            context.close()

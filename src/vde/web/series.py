@@ -225,7 +225,8 @@ def totals_kwh(energy: dict[str, float]) -> dict[str, float | None]:
     self_consumption = 1 - export / production; self_sufficiency = 1 - import / consumption;
     None when the denominator is 0 (no production / no consumption).
     """
-    cons, prod = energy["cons"] / 1000, -energy["prod"] / 1000
+    # + 0.0 turns the -0.0 of "no production" into 0.0
+    cons, prod = energy["cons"] / 1000 + 0.0, -energy["prod"] / 1000 + 0.0
     imp, exp = energy["import"] / 1000, energy["export"] / 1000
     return {
         "consumed_kwh": round(cons, 3),

@@ -70,7 +70,12 @@ function rangeLabel(d) {
   return fmtDate(d.start, { year: "numeric" });
 }
 
-const kwh = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 1, minimumFractionDigits: 1 });
+// signDisplay "negative": a tiny negative that rounds to zero shows as 0,0, not -0,0
+const kwh = new Intl.NumberFormat(LOCALE, {
+  maximumFractionDigits: 1,
+  minimumFractionDigits: 1,
+  signDisplay: "negative",
+});
 const pct = new Intl.NumberFormat(LOCALE, { style: "percent", maximumFractionDigits: 0 });
 
 function query() {
