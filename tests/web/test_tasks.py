@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import anyio
@@ -57,3 +58,32 @@ def test_seconds_until_a_local_time():
     assert seconds_until("07:00", now) == 23 * 3600
     with pytest.raises(SettingsError):
         seconds_until("7h", now)
+
+
+def test_serve_runs_periodic_syncs_from_the_simulator(sqlite_store: Store, tmp_path):
+    """``sync_every`` starts arun_sync in the app's lifespan; data lands in the store."""
+    from fastapi.testclient import TestClient
+
+    from vde.models import ConfigVersion
+    from vde.settings import load_settings
+    from vde.simulator import Fleet, serve_in_thread
+    from vde.timeutil import now_ts
+    from vde.web.app import create_app
+
+    now = now_ts()
+    fleet = Fleet.generate(homes=1, seed=5, start_ts=now - 3600, now_ts=now)
+    sqlite_store.save_config_version(ConfigVersion(1, tuple(fleet.config_rows())))
+    with serve_in_thread(fleet) as sim:
+        settings = load_settings(
+            database=sqlite_store.url,
+            flukso_api_url=sim.url,
+            block_cache=str(tmp_path / "blocks.sqlite"),
+            sync_every=1,
+        )
+        app = create_app(sqlite_store, settings)
+        with TestClient(app):
+            deadline = time.monotonic() + 60
+            while app.state.tasks.runs["sync"] < 1:
+                assert time.monotonic() < deadline, "no sync ran"
+                time.sleep(0.2)
+    assert sqlite_store.power_bounds(fleet.homes[0]) is not None
