@@ -219,3 +219,22 @@ def test_plain_json_body_is_accepted():
     out = decode_block(orjson.dumps(doc))
     assert out.ts.tolist() == [BID, BID + 1]
     assert gzip.decompress(encode_document(doc)) == orjson.dumps(doc)
+
+
+def test_valid_block_off_the_fast_path_has_no_issue():
+    # counters with 4 decimals (not what a meter writes, but valid): float cumsum path
+    doc = (
+        b'{"h":{"head":[1700000000,10.0],"tail":[1700000020,10.0003],"vsn":1},'
+        b'"t":[0,10,10],"v":[0,0.0001,0.0002]}'
+    )
+    out = decode_document(doc)
+    assert out.issue is None
+    np.testing.assert_allclose(out.counter_wh, [10.0, 10.0001, 10.0003], rtol=0, atol=1e-12)
+    # a float head time that is an integer
+    doc2 = doc.replace(b"[1700000000,", b"[1700000000.0,")
+    assert decode_document(doc2).issue is None
+    # a head counter with 4 decimals
+    doc3 = doc.replace(b"10.0]", b"10.0001]").replace(b"10.0003]", b"10.0004]")
+    out3 = decode_document(doc3)
+    assert out3.issue is None
+    np.testing.assert_allclose(out3.counter_wh, [10.0001, 10.0002, 10.0004], rtol=0, atol=1e-12)

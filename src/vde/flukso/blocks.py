@@ -128,6 +128,8 @@ def _decode_valid(obj: Any) -> DecodedBlock | None:
         ta = np.frombuffer(struct.pack(f"{n}q", *t), dtype=np.int64)
         va = np.frombuffer(struct.pack(f"{n}d", *v), dtype=np.float64)
         c0_milli, cn_milli = round(c0 * 1000.0), round(cn * 1000.0)
+        if abs(c0 * 1000.0 - c0_milli) > 1e-3 or abs(cn * 1000.0 - cn_milli) > 1e-3:
+            return None  # not 3-decimal data: the careful path sums floats
     except (KeyError, TypeError, ValueError, OverflowError, struct.error):
         return None
     if n > 1 and ta[1:].min() <= 0:
@@ -138,12 +140,16 @@ def _decode_valid(obj: Any) -> DecodedBlock | None:
         return None
     # counters as integer mWh (exact for the meter's 3 decimals; floats hold integers
     # exactly below 2^53), proven by landing exactly on the tail
-    milli = va * 1000.0
-    np.rint(milli, out=milli)
+    scaled = va * 1000.0
+    milli = np.rint(scaled)
+    np.subtract(scaled, milli, out=scaled)
+    np.abs(scaled, out=scaled)
+    if scaled.max() > 1e-3:
+        return None  # not 3-decimal data: the careful path sums floats
     milli[0] = c0_milli  # v[0] == 0: the cumsum then starts at the head counter
     np.cumsum(milli, out=milli)
     if milli[-1] != cn_milli:
-        return None  # not 3-decimal data, or inconsistent: the careful path decides
+        return None  # inconsistent: the careful path decides
     milli /= 1000.0
     cfg = h.get("cfg")
     return DecodedBlock(ts, milli, cfg if isinstance(cfg, dict) else {})

@@ -46,6 +46,8 @@ class _Report:
         self.details.append(detail)
 
     def done(self, ts: np.ndarray, counter: np.ndarray, cfg: dict, action: str) -> DecodedBlock:
+        if action == "repaired" and not self.kinds:
+            return DecodedBlock(ts, counter, cfg)  # valid after all (e.g. 4-decimal counters)
         issue = BlockIssue(*self.ref, tuple(self.kinds), "; ".join(self.details), action, len(ts))
         return DecodedBlock(ts, counter, cfg, issue)
 
@@ -186,7 +188,7 @@ def _counter(c0: float, v: np.ndarray) -> np.ndarray:
     """c0 + cumsum(v) [Wh], exact for 3-decimal values: summed as integer mWh."""
     milli = v * 1000.0
     as_int = np.rint(milli)
-    if np.abs(milli - as_int).max() < 1e-6:
+    if np.abs(milli - as_int).max() <= 1e-3 and abs(c0 * 1000.0 - round(c0 * 1000.0)) <= 1e-3:
         return (round(c0 * 1000.0) + np.cumsum(as_int.astype(np.int64))) / 1000.0
     return c0 + np.cumsum(v)
 
