@@ -102,12 +102,14 @@ class Meter:
             self._home_sensors.setdefault(s.home_index, []).append(s)
         self._cum: dict[int, np.ndarray] = {}  # home -> (chunks+1, sensors) E at chunk starts
         self._flows = _LRU(64 << 20)  # (home, chunk) -> block powers, in-block shape
-        self._points = _LRU(192 << 20)  # (sensor, chunk) -> (t, mwh, rid)
+        self._points = _LRU(128 << 20)  # (sensor, chunk, version) -> (t, mwh, rid)
+        self._version = 0  # bumped by set_faults: entries of older faults are unreachable
         self._first_chunk = fleet.start_ts // CHUNK_S
 
     def set_faults(self, faults: Faults) -> None:
         with self.lock:
             self.faults = faults
+            self._version += 1
             self._points.clear()
 
     # --- energy ------------------------------------------------------------------------
@@ -193,7 +195,7 @@ class Meter:
         return sorted({_ceil256(r.ts) for r in self.faults.resets if r.sensor_id == s.sensor_id})
 
     def _chunk_points(self, s: SimSensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        key = (s.index, k)
+        key = (s.index, k, self._version)
         hit = self._points.get(key)
         if hit is not None:
             return hit  # type: ignore[return-value]
@@ -333,7 +335,8 @@ class Meter:
         return ts, mwh / 1000.0, rid
 
     def energy_truth(self, s: SimSensor, start: int, end: int) -> float:
-        margin = 4 * CHUNK_S // 16
+        # wide enough to find the points around both bounds, even across a clock jump
+        margin = 16384 + sum(abs(sec) for _, sec in self._jumps(s))
         now = self.fleet.now
         ts, mwh, rid = self.written_points(s, start - margin, end + margin, now, uploaded=False)
         total = 0.0
