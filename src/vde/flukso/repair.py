@@ -16,6 +16,7 @@ is reported in a :class:`BlockIssue`, and only what is certain is kept, best fir
 from __future__ import annotations
 
 import re
+import struct
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,10 @@ def _numbers(seq: Any) -> np.ndarray | None:
     """float64 array, nan where the element was empty (null); None if not all numbers."""
     if not isinstance(seq, list) or not seq:
         return None
+    try:  # the fast conversion first; it refuses null
+        return np.frombuffer(struct.pack(f"{len(seq)}d", *seq), dtype=np.float64)
+    except struct.error:
+        pass
     try:
         arr = np.array(seq, dtype=np.float64)  # null -> nan
     except (TypeError, ValueError):
@@ -148,6 +153,11 @@ def _numbers(seq: Any) -> np.ndarray | None:
 
 def _time_deltas(seq: Any, rep: _Report) -> np.ndarray | None:
     """int64 time deltas; empty elements dropped (the tail check decides if that was right)."""
+    if isinstance(seq, list) and seq:
+        try:  # integers: the fast conversion
+            return np.frombuffer(struct.pack(f"{len(seq)}q", *seq), dtype=np.int64)
+        except struct.error:
+            pass
     arr = _numbers(seq)
     if arr is None:
         return None
