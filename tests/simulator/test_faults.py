@@ -73,6 +73,7 @@ def test_dropped_connection(fleet):
         with pytest.raises(httpx.RemoteProtocolError):
             get_sync(srv.url, s)
         assert srv.stats.count("sync", "dropped") == 1
+        assert srv.stats["sync"] == {"dropped": 1}
 
 
 def test_truncated_gzip(fleet):

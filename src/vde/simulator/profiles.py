@@ -182,7 +182,7 @@ def draw_home(seed: int, index: int, home_id: str) -> HomeSpec:
         pv_tilt_deg=25.0 + 15.0 * float(u[12]),
         pv_azimuth_deg=150.0 + 60.0 * float(u[13]),
         pv_split=has_pv and phases == 3 and kwp > 3.5,
-        pv_twin=has_pv and u[14] < 0.5,
+        pv_twin=has_pv and u[14] < 0.8,
         standby_w=3.0 + 5.0 * float(u[15]),
         has_ev=False,
         pulse=pulse,

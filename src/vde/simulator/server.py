@@ -49,6 +49,10 @@ class Stats:
                 out.setdefault(endpoint, {})[status] = n
             return out
 
+    def __getitem__(self, endpoint: str) -> dict[int | str, int]:
+        """``stats["block"][200]``: counts of one endpoint by status."""
+        return self.snapshot().get(endpoint, {})
+
     def count(self, endpoint: str | None = None, status: int | str | None = None) -> int:
         with self._lock:
             return sum(
