@@ -11,9 +11,11 @@ Stages, each against its target (ratio = measured / target, <= 1 passes):
 - peak RSS of those syncs — target 500 MB;
 - Cassandra 24-h backfill (a fresh keyspace, cold block cache) — target 300 s;
 
-and rows/s per stage of the backfill: fetch (points received / wall time not spent in
-processing), decode (every cached block decoded again, in this process), resample
-(counter -> 8-s rows), write (raw rows), power (installation power rows incl. rollups).
+``cpu_s`` is the sync process's own CPU time (user + system), a figure that a machine
+busy with other work inflates far less than wall time. Rows/s per stage of the backfill:
+fetch (points received / wall time not spent in processing), decode (every cached block
+decoded again, in this process), resample (counter -> 8-s rows), write (raw rows), power
+(installation power rows incl. rollups).
 The simulator is cold for the first backfill (it generates and encodes every block), so
 that figure includes the simulator's own work on the same 2 cores.
 
@@ -58,8 +60,10 @@ def _child(spec: dict) -> None:
         wall = time.perf_counter() - t0
     finally:
         store.close()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"wall": wall, "rss_mb": rss_mb, "report": report.to_dict()}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime  # less sensitive than wall time to a busy machine
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss_mb": rss_mb, "report": report.to_dict()}))
 
 
 def _run_child(spec: dict) -> dict:
@@ -131,6 +135,7 @@ def _stage_rows(name: str, backend: str, res: dict, target: float | None) -> lis
             "stage": name,
             "backend": backend,
             "wall_s": round(wall, 2),
+            "cpu_s": round(res.get("cpu", 0.0), 2),
             "target_s": target,
             "ratio": round(wall / target, 2) if target else None,
             "rows": rep["raw_rows"],
@@ -231,7 +236,10 @@ def _drop(url: str) -> None:
 
 def _print(rows: list[dict], *, sensors: int, installations: int) -> None:
     print(f"sync benchmark: {installations} installations, {sensors} distinct sensors")
-    cols = ["stage", "backend", "wall_s", "target_s", "ratio", "rows", "rows_per_s", "peak_rss_mb"]
+    cols = ["stage", "backend", "wall_s", "cpu_s", "target_s", "ratio", "rows", "rows_per_s"]
+    cols.append("peak_rss_mb")
+    load = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} cores, load average (1 min) {load:.1f} at the end")
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for r in rows:
