@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from astral import LocationInfo
 from astral.sun import sun
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vde.simulator import Fleet
 
@@ -114,3 +116,22 @@ def test_points_are_irregular_and_counters_rounded():
             assert steps.max() <= 30 and len(np.unique(steps)) > 10
         else:
             np.testing.assert_allclose(np.diff(c), s.pulse_wh)  # one point per pulse
+
+
+ADD_FLEET = Fleet.generate(homes=3, seed=13, start_ts=WINTER - 86400, now_ts=WINTER + 86400)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.integers(WINTER - 90000, WINTER + 80000),
+    d1=st.integers(0, 20000),
+    d2=st.integers(0, 20000),
+    i=st.integers(0, 50),
+)
+def test_energy_truth_is_additive_and_non_negative(a, d1, d2, i):
+    s = ADD_FLEET.sensors[i % len(ADD_FLEET.sensors)]
+    b, c = a + d1, a + d1 + d2
+    whole = ADD_FLEET.energy_truth(s.sensor_id, a, c)
+    parts = ADD_FLEET.energy_truth(s.sensor_id, a, b) + ADD_FLEET.energy_truth(s.sensor_id, b, c)
+    assert whole >= 0
+    assert whole == pytest.approx(parts, abs=1e-6)

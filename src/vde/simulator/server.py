@@ -98,10 +98,13 @@ class SimApp:
             elif len(parts) == 6:
                 endpoint = "block"
         url = scope["path"] + "?" + scope.get("query_string", b"").decode()
-        with self._seen_lock:
-            self._seen[url] += 1
-            n = self._seen[url]
         faults = self.faults
+        n = 0
+        if faults.burst500 or faults.drop or faults.truncate:
+            # the n-th request to a URL gets its own draw; counted only while needed
+            with self._seen_lock:
+                self._seen[url] += 1
+                n = self._seen[url]
         hit = faults.applies_to(sid)
         if faults.latency > 0 and hit:
             await asyncio.sleep(faults.latency)
