@@ -26,10 +26,14 @@ def snapshot(store: Store) -> tuple:
 def test_real_shape_imports_in_under_two_seconds(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "Configuration.xlsx"
     rows, access, captions = write_real_shape(path)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = import_workbook(store, path)
-    elapsed = time.perf_counter() - t0
-    print(f"\nimport of the real-shaped workbook ({store.backend}): {elapsed:.3f} s (target < 2 s)")
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # wall time is the target; this process's CPU time shows the cost on a loaded machine
+    print(
+        f"\nimport of the real-shaped workbook ({store.backend}): {elapsed:.3f} s wall, "
+        f"{cpu:.3f} s CPU in this process (target < 2 s)"
+    )
     assert (res.rows, res.installations, res.sensors) == (478, 60, 206)
     assert (res.access_rows, res.captions) == (177, 4)
     [(vid, content_hash)] = store.config_versions()
