@@ -220,7 +220,8 @@ class FluksoClient:
             except CorruptBlockError as exc:  # verified before caching: the file is damaged
                 raise FluksoError(f"sensor {sensor_id}: cached {ref} is damaged: {exc}") from exc
             if blk.issue is not None:
-                log.warning("flukso_block_issue", **_issue_fields(blk.issue))
+                # the issue travels in Series.issues; callers report it (no double lines)
+                log.debug("flukso_block_issue", **_issue_fields(blk.issue))
             decoded.append((ref.rid, blk))
         return assemble(sensor_id, decoded, start, end, downloaded, cached)
 
