@@ -136,7 +136,6 @@ def test_day_series_at_one_minute_with_the_gap_as_null(alice):
     assert d["p_prod"][noon] < -2500 and d["p_export"][noon] < 0 and d["p_import"][noon] == 0
     assert d["p_import"][0] == pytest.approx(400) and d["p_export"][0] == 0
     assert d["has_data"] is True and d["compare"] is None
-    assert d["last_ts"] == end - 8
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -65,16 +66,25 @@ def bucket_grid(start: int, end: int, resolution_s: int, tz: ZoneInfo = BRUSSELS
     if resolution_s < 86400:
         first = int(ceil_grid(start, resolution_s))
         return np.arange(first, end, resolution_s, dtype=np.int64)
+    return _local_midnights(start, end, tz)
+
+
+@lru_cache(maxsize=512)
+def _local_midnights(start: int, end: int, tz: ZoneInfo) -> np.ndarray:
+    """Local midnights in [start, end), read-only. Cached: walking a year of days through
+    zoneinfo costs ~20 ms, and the same months and years are asked for again and again."""
     day = datetime.fromtimestamp(start, tz).date()
     out = []
     while True:
-        s = local_day_bounds(day, tz)[0]
+        s = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
         if s >= end:
             break
         if s >= start:
             out.append(s)
         day += timedelta(days=1)
-    return np.asarray(out, dtype=np.int64)
+    arr = np.asarray(out, dtype=np.int64)
+    arr.flags.writeable = False
+    return arr
 
 
 @dataclass

@@ -154,7 +154,6 @@ function show(d) {
     : t("nodata");
   $("chart").dataset.points = String(d.ts.length);
   $("chart").dataset.resolution = String(d.resolution_s);
-  $("chart").dataset.lastTs = String(d.last_ts ?? "");
   draw(d);
   performance.mark("vde-chart"); // time to first chart, read by bench/web.py
 }
@@ -249,9 +248,14 @@ function followLive(d) {
   const showsNow = d.start <= now && now < d.end + 60;
   if (showsNow && !live) {
     live = new EventSource(`/api/installations/${encodeURIComponent(inst.id)}/live`);
-    live.addEventListener("data", (ev) => {
+    // data-last-ts: the newest data the chart has been (re)loaded with, for tests and tools
+    live.addEventListener("hello", (ev) => { $("chart").dataset.lastTs = String(JSON.parse(ev.data).last_ts ?? ""); });
+    live.addEventListener("data", async (ev) => {
       const msg = JSON.parse(ev.data);
-      if (!lastData || lastData.last_ts === null || msg.last_ts > lastData.last_ts) load();
+      // a sync writes power, then the rollups the chart reads: give them a moment
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await load();
+      $("chart").dataset.lastTs = String(msg.last_ts);
     });
     live.addEventListener("open", () => $("live-badge").classList.remove("d-none"));
     live.addEventListener("error", () => $("live-badge").classList.add("d-none"));
