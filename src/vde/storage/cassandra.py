@@ -11,9 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import ssl
-import struct
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from cassandra import ConsistencyLevel, DriverException
@@ -41,7 +39,6 @@ from vde.logs import get_logger
 from vde.models import PowerSeries, RawSeries, RollupBatch
 from vde.storage import cassandra_schema as cs
 from vde.storage import common as c
-from vde.storage.base import TABLES
 from vde.storage.cassandra_misc import CassandraMiscMixin
 from vde.storage.url import DbUrl
 
@@ -287,13 +284,13 @@ class CassandraStore(CassandraMiscMixin):
         order = np.argsort(ts, kind="stable")
         ts, power_w = ts[order], power_w[order]
         days = cs.day_of(ts)
-        rows = _wire_rows(
+        rows = cs.wire_rows(
             sensor_id.encode(),
             days.astype(">i4"),
             ts.astype(">i8"),
             power_w.astype(">f8"),
-            _bigint(config_version),
-            _bigint(c.now_s()),
+            cs.bigint(config_version),
+            cs.bigint(c.now_s()),
         )
         self._write_partitioned(
             "raw",
@@ -356,7 +353,7 @@ class CassandraStore(CassandraMiscMixin):
         order = np.argsort(ts, kind="stable")
         ts = ts[order]
         days = cs.day_of(ts)
-        rows = _wire_rows(
+        rows = cs.wire_rows(
             installation_id.encode(),
             days.astype(">i4"),
             ts.astype(">i8"),
@@ -364,8 +361,8 @@ class CassandraStore(CassandraMiscMixin):
                 np.asarray(x, dtype=np.float64)[order].astype(">f8")
                 for x in (series.p_cons, series.p_prod, series.p_tot)
             ),
-            _bigint(config_version),
-            _bigint(c.now_s()),
+            cs.bigint(config_version),
+            cs.bigint(c.now_s()),
         )
         self._write_partitioned(
             "power",
@@ -433,9 +430,9 @@ class CassandraStore(CassandraMiscMixin):
         )
         ts, n, blobs = c.pack_rollups(sorted_batch)
         periods = cs.period_of(res, sorted_batch.ts)
-        rows = _wire_rows(
+        rows = cs.wire_rows(
             installation_id.encode(),
-            _int(res),
+            cs.cql_int(res),
             periods.astype(">i4"),
             np.asarray(ts, dtype=">i8"),
             np.asarray(n, dtype=">i8"),
@@ -496,41 +493,7 @@ class CassandraStore(CassandraMiscMixin):
         )
 
 
-def _bigint(v: int) -> bytes:
-    return struct.pack(">q", int(v))
-
-
-def _int(v: int) -> bytes:
-    return struct.pack(">i", int(v))
-
-
-def _wire_rows(*cols: bytes | list | np.ndarray) -> list[list[bytes]]:
-    """Rows of values already in CQL wire format, built column-wise with numpy.
-
-    A column is a constant (bytes), a list of bytes (blobs) or a big-endian numpy array
-    (``>i4`` int, ``>i8`` bigint, ``>f8`` double). Serialising whole columns at once
-    instead of binding value by value cuts the client's CPU per row by about a third.
-    """
-    per_col: list = []
-    for col in cols:
-        if isinstance(col, bytes):
-            per_col.append(itertools.repeat(col))
-        elif isinstance(col, list):
-            per_col.append(col)
-        else:
-            raw, w = col.tobytes(), col.itemsize
-            per_col.append([raw[i : i + w] for i in range(0, len(raw), w)])
-    return [list(r) for r in zip(*per_col)]  # noqa: B905 - constants repeat forever
-
-
 def _short(exc: BaseException) -> str:
     """One line of a driver error (they can be very long), never with a password."""
     text = str(exc).replace("\n", " ")
     return (type(exc).__name__ + ": " + text)[:300]
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
-
-__all__ = ["TABLES", "CassandraStore", "Iterable"]
