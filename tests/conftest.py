@@ -9,7 +9,9 @@
 
 Cassandra isolation: one keyspace per session (created once, dropped at the end) and
 TRUNCATE of the tables a test wrote between tests, which is far faster than a keyspace
-per test.
+per test (~0.1-0.4 s per test against ~10 s for a keyspace). ``store`` only knows what was
+written through it: a test that opens other connections to the same database (another
+process, ``open_store(store.url)``) should use ``store_url``, which empties every table.
 """
 
 from __future__ import annotations
