@@ -92,6 +92,7 @@ def test_compare_with_a_group_not_visible_is_404_and_with_a_home_422(alice, app)
         ("start=2000-01-01&end=2026-01-01", "range too long"),
         ("period=decade", "period"),
         ("date=2026-13-45", "date"),
+        ("date=9999-12-31&period=year", "date out of range"),
         ("period=day&start=2026-06-15&end=2026-06-16", "give both start and end, or period"),
     ],
 )
@@ -105,6 +106,8 @@ def test_bad_parameters_are_422_with_a_message(alice, query, message):
 def test_raw_csv_needs_a_valid_day(alice):
     assert "day" in alice.get("/api/installations/CDB001/raw.csv").json()["detail"]
     assert alice.get("/api/installations/CDB001/raw.csv?day=15/06/2026").status_code == 422
+    r = alice.get("/api/installations/CDB001/raw.csv?day=9999-12-31")
+    assert r.status_code == 422 and "out of range" in r.json()["detail"]
 
 
 def test_me_and_installations_list_what_the_login_may_see(alice):

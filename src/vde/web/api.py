@@ -74,7 +74,10 @@ async def time_range(
         return Range(s, e, None, None)
     day = date_ or local_day_of(now_ts())
     p = period or "day"
-    s, e = period_bounds(p, day)
+    try:
+        s, e = period_bounds(p, day)
+    except (ValueError, OverflowError):
+        raise HTTPException(422, f"date out of range: {day.isoformat()}") from None
     return Range(s, e, p, day)
 
 
@@ -215,7 +218,10 @@ def raw_csv(
 ) -> Response:
     """Every stored 8-s row of the installation's power that day (gaps are absent rows)."""
     installation(request, installation_id)
-    start, end = local_day_bounds(day)
+    try:
+        start, end = local_day_bounds(day)
+    except (ValueError, OverflowError):
+        raise HTTPException(422, f"day out of range: {day.isoformat()}") from None
     p = request.app.state.store.read_power(installation_id, start, end)
     return _csv_response(
         ["ts", "local_time", "p_cons_w", "p_prod_w", "p_tot_w"],
