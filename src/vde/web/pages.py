@@ -15,6 +15,7 @@ from vde.web import admin
 from vde.web.auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE_S,
+    Session,
     authenticate,
     check_csrf,
     cookie_args,
@@ -139,7 +140,7 @@ def _boot(request: Request, data: dict) -> Markup:
 def dashboard(
     request: Request,
     installation_id: str,
-    session: Annotated[object, Depends(require_session)],
+    session: Annotated[Session, Depends(require_session)],
 ) -> Response:
     inst = installation(request, installation_id)
     lang = choose_language(request)
@@ -159,7 +160,7 @@ def dashboard(
 
 
 @router.get("/admin")
-def admin_page(request: Request, session: Annotated[object, Depends(require_admin)]) -> Response:
+def admin_page(request: Request, session: Annotated[Session, Depends(require_admin)]) -> Response:
     store = request.app.state.store
     ctx = {
         "sync": admin.sync_status(store),
