@@ -216,11 +216,11 @@ function isolated(u, sidx) {
 function axisDates(u, splits) {
   const span = u.scales.x.max - u.scales.x.min;
   return splits.map((ts) => {
-    if (span <= 3 * 86400) {
+    if (span <= 120 * 86400) {
+      // the date under midnight ticks, the hour under the others (a week ticks every 12 h)
       const hm = fmtDate(ts, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
       return hm === "00:00" ? fmtDate(ts, { day: "numeric", month: "short" }) : hm;
     }
-    if (span <= 120 * 86400) return fmtDate(ts, { day: "numeric", month: "short" });
     return fmtDate(ts, { month: "short", year: "2-digit" });
   });
 }
