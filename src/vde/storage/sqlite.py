@@ -207,21 +207,31 @@ class SQLiteStore(SQLiteMiscMixin):
         )
 
     def raw_sensors(self) -> list[str]:
-        # skip-scan over the primary key: one seek per distinct sensor, not a full scan
-        out, last = [], None
+        return self._distinct_ids("raw", "sensor_id")
+
+    def _distinct_ids(self, table: str, col: str) -> list[str]:
+        """Distinct leading key values by skip-scan: one index seek per value, no full scan."""
+        out: list[str] = []
         while True:
-            if last is None:
-                row = self._q("SELECT MIN(sensor_id) FROM raw")
+            if out:
+                row = self._q(f"SELECT MIN({col}) FROM {table} WHERE {col} > ?", (out[-1],))
             else:
-                row = self._q("SELECT MIN(sensor_id) FROM raw WHERE sensor_id > ?", (last,))
+                row = self._q(f"SELECT MIN({col}) FROM {table}")
             if not row or row[0][0] is None:
                 return out
-            last = row[0][0]
-            out.append(last)
+            out.append(row[0][0])
+
+    def _bounds(self, table: str, where: str, params: tuple) -> tuple[int, int] | None:
+        """(first, last) ts with two index seeks (MIN and MAX in one SELECT scan every row)."""
+        lo, hi = self._q(
+            f"SELECT (SELECT ts FROM {table} WHERE {where} ORDER BY ts LIMIT 1),"
+            f" (SELECT ts FROM {table} WHERE {where} ORDER BY ts DESC LIMIT 1)",
+            params + params,
+        )[0]
+        return None if lo is None else (int(lo), int(hi))
 
     def raw_bounds(self, sensor_id: str) -> tuple[int, int] | None:
-        mn, mx = self._q("SELECT MIN(ts), MAX(ts) FROM raw WHERE sensor_id = ?", (sensor_id,))[0]
-        return None if mn is None else (int(mn), int(mx))
+        return self._bounds("raw", "sensor_id = ?", (sensor_id,))
 
     # --- power ------------------------------------------------------------------------------------------
     def write_power(self, installation_id: str, series: PowerSeries, config_version: int) -> int:
@@ -278,13 +288,10 @@ class SQLiteStore(SQLiteMiscMixin):
         )
 
     def power_installations(self) -> list[str]:
-        return [r[0] for r in self._q("SELECT DISTINCT installation_id FROM power ORDER BY 1")]
+        return self._distinct_ids("power", "installation_id")
 
     def power_bounds(self, installation_id: str) -> tuple[int, int] | None:
-        mn, mx = self._q(
-            "SELECT MIN(ts), MAX(ts) FROM power WHERE installation_id = ?", (installation_id,)
-        )[0]
-        return None if mn is None else (int(mn), int(mx))
+        return self._bounds("power", "installation_id = ?", (installation_id,))
 
     # --- rollups ------------------------------------------------------------------------------------------
     def write_rollups(self, installation_id: str, batch: RollupBatch) -> int:
@@ -316,14 +323,24 @@ class SQLiteStore(SQLiteMiscMixin):
         )
 
     def rollup_keys(self) -> list[tuple[str, int]]:
-        rows = self._q(
-            "SELECT DISTINCT installation_id, resolution_s FROM power_rollup ORDER BY 1, 2"
-        )
-        return [(i, int(r)) for i, r in rows]
+        out = []
+        for inst in self._distinct_ids("power_rollup", "installation_id"):
+            res = -1
+            while True:  # skip-scan over resolution_s within the installation
+                (nxt,) = self._q(
+                    "SELECT MIN(resolution_s) FROM power_rollup"
+                    " WHERE installation_id = ? AND resolution_s > ?",
+                    (inst, res),
+                )[0]
+                if nxt is None:
+                    break
+                res = int(nxt)
+                out.append((inst, res))
+        return out
 
     def rollup_bounds(self, installation_id: str, resolution_s: int) -> tuple[int, int] | None:
-        mn, mx = self._q(
-            "SELECT MIN(ts), MAX(ts) FROM power_rollup WHERE installation_id = ? AND resolution_s = ?",
+        return self._bounds(
+            "power_rollup",
+            "installation_id = ? AND resolution_s = ?",
             (installation_id, int(resolution_s)),
-        )[0]
-        return None if mn is None else (int(mn), int(mx))
+        )
