@@ -237,6 +237,10 @@ def main(quick: bool = False) -> list[dict]:
             s.drop_keyspace()
             s.create_schema()
             try:
+                # warm the JVM (JIT, memtables) so neither side pays for a cold node
+                for _ in range(3):
+                    s.write_raw("warm-up", ts[:20000], p[:20000], 1)
+                    s.read_raw("warm-up", T0, T0 + DAY)
                 v = _vde(s, ts, p)
                 n = _naive_cassandra(s, nts, np_)
             finally:
