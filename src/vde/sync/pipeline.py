@@ -603,5 +603,5 @@ async def _fetch_all(
 
 
 def run_sync(store: Store, settings: Settings, **kwargs) -> SyncReport:
-    """Blocking wrapper of :func:`arun_sync` (the CLI); the web scheduler awaits arun_sync."""
+    """Blocking wrapper of :func:`arun_sync` (the CLI, and the web scheduler in a worker thread)."""
     return asyncio.run(arun_sync(store, settings, **kwargs))

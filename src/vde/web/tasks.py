@@ -55,12 +55,18 @@ class PeriodicTasks:
 
     def start(self) -> None:
         if self.settings.sync_every:
-            run_sync = _target("vde.sync.pipeline", "arun_sync")
+            # the blocking run_sync (its own event loop, in a worker thread): store writes
+            # must never stall the dashboard's event loop
+            run_sync = _target("vde.sync.pipeline", "run_sync")
             if run_sync is None:
                 log.warning("periodic_sync_unavailable", reason="vde.sync.pipeline missing")
             else:
                 every = float(self.settings.sync_every)
-                self._spawn("sync", lambda: run_sync(self.store, self.settings), lambda: every)
+                self._spawn(
+                    "sync",
+                    lambda: run_sync(self.store, self.settings, progress=False),
+                    lambda: every,
+                )
         if self.settings.alerts_at:
             run_alerts = _target("vde.alerts.run", "run_alerts")
             at = self.settings.alerts_at
@@ -97,6 +103,8 @@ class PeriodicTasks:
             log.info("periodic_done", task=name)
         except VdeError as exc:
             log.error("periodic_failed", task=name, error=type(exc).__name__, message=str(exc))
+        except Exception:  # the edge of a service loop: report it, keep the schedule
+            log.exception("periodic_crashed", task=name)
         finally:
             self._running.discard(name)
         return True
