@@ -36,13 +36,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
 
+from vde.accounts import set_password  # noqa: E402
 from vde.models import PowerSeries  # noqa: E402
 from vde.processing.rollups import compute_rollups  # noqa: E402
 from vde.settings import Settings  # noqa: E402
 from vde.storage import open_store  # noqa: E402
 from vde.timeutil import local_day_bounds  # noqa: E402
 from vde.web.app import create_app  # noqa: E402
-from vde.web.auth import set_password  # noqa: E402
 from vde.web.series import period_bounds  # noqa: E402
 from web.server import chromium, serve  # noqa: E402
 

@@ -51,8 +51,7 @@ def _load_state(folder: Path, days: int, homes: int) -> dict:
 
 def _ensure_logins(store: Store, folder: Path, member_logins: list[str]) -> dict[str, str]:
     """Demo passwords, generated once and kept (0600) in the demo folder."""
-    from vde.models import User
-    from vde.web.auth import hash_password
+    from vde.accounts import set_password, set_role
 
     path = folder / LOGINS_FILE
     known: dict[str, str] = {}
@@ -65,16 +64,9 @@ def _ensure_logins(store: Store, folder: Path, member_logins: list[str]) -> dict
     for login in wanted:
         known.setdefault(login, secrets.token_urlsafe(9))
         user = store.get_user(login)
-        role = "admin" if login == ADMIN_LOGIN else "member"
         if user is None or user.password_hash is None:
-            store.put_user(
-                User(
-                    login=login,
-                    role=role,
-                    password_hash=hash_password(known[login]),
-                    created_ts=now_ts(),
-                )
-            )
+            set_password(store, login, known[login])
+            set_role(store, login, "admin" if login == ADMIN_LOGIN else "member")
     path.write_text("".join(f"{k}: {known[k]}\n" for k in wanted))
     path.chmod(0o600)
     return {k: known[k] for k in wanted}

@@ -22,7 +22,7 @@ def users() -> None:
 @with_store
 def set_password_cmd(login: str, password_stdin: bool, store) -> None:
     """Set LOGIN's password (asked twice unless --password-stdin)."""
-    from vde.web.auth import known_login, set_password
+    from vde.accounts import known_login, set_password
 
     if not known_login(store, login):
         raise click.ClickException(f"unknown login {login!r} (not in the access list nor a user)")
@@ -48,8 +48,8 @@ def invite(login: str, days: int, base_url: str | None, db_url: str | None) -> N
     """Print a one-time link with which LOGIN chooses a password."""
     from urllib.parse import urlencode
 
+    from vde.accounts import create_invite, known_login
     from vde.storage import open_store
-    from vde.web.auth import create_invite, known_login
 
     settings = settings_from(db_url=db_url)
     with open_store(settings.database) as store:
@@ -70,7 +70,7 @@ def invite(login: str, days: int, base_url: str | None, db_url: str | None) -> N
 @with_store
 def admin(login: str, revoke: bool, store) -> None:
     """Make LOGIN an administrator (sees every installation and the admin page)."""
-    from vde.web.auth import set_role
+    from vde.accounts import set_role
 
     set_role(store, login, "member" if revoke else "admin")
     click.echo(f"{login} is now {'a member' if revoke else 'an administrator'}")
