@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,6 +213,7 @@ def diff_cmd(a: str | None, b: str | None, as_json: bool, store) -> None:
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
 def template_cmd(path: Path, force: bool) -> None:
     """Write an example workbook (made-up ids and tokens) to PATH."""
+    from vde.processing.template import example_config
     from vde.processing.workbook import write_workbook
 
     if path.exists() and not force:
@@ -223,55 +223,6 @@ def template_cmd(path: Path, force: bool) -> None:
     click.echo(
         f"wrote {path}: {len(rows)} sensor rows, {len(access)} access rows, {len(captions)} captions"
     )
-
-
-def example_config() -> tuple[list[SensorRow], list[tuple[str, str]], dict[str, str]]:
-    """A small fleet in the real workbook's shape: 4 homes, 2 groups, random ids/tokens."""
-    from vde.processing.workbook import excel_to_ts
-
-    homes = ["CDB001", "CDB002", "CDB003", "CDB004"]
-    groups = {"CDBA01": homes, "CDBA02": homes[2:]}
-    # (Function, Network, Prod, Cons, VE) per sensor of a home; '-' = reverse twin.
-    layouts = [
-        [
-            ("Mains", 1, 0, 1, 0),
-            ("Mains-", -1, 0, -1, 0),
-            ("PV", 1, 1, -1, 0),
-            ("PV-", -1, -1, 1, 0),
-        ],
-        [("Mains", 1, 0, 1, 0), ("Mains-", -1, 0, -1, 0)],
-        [("Mains phase 1", 1, 0, 1, 0), ("Mains phase 1-", -1, 0, -1, 0), ("PV", 1, 1, -1, 0)],
-        [("Mains", 1, 0, 1, 0), ("Mains-", -1, 0, -1, 0), ("Borne VE", 0, 0, 1, 1)],
-    ]
-    home_rows: dict[str, list[SensorRow]] = {}
-    for i, (home, layout) in enumerate(zip(homes, layouts, strict=True)):
-        start = excel_to_ts(datetime(2021, 3 + 2 * i, 1))
-        flm = f"FL0800{secrets.randbelow(10**4):04d}"
-        home_rows[home] = [
-            SensorRow(home, secrets.token_hex(16), secrets.token_hex(16), flm, f, n, p, c, v, start)
-            for f, n, p, c, v in layout
-        ]
-    rows = [r for home in homes for r in home_rows[home]]
-    for group, members in groups.items():
-        rows += [
-            SensorRow(
-                group,
-                r.sensor_id,
-                r.token,
-                r.flm_id,
-                r.function,
-                r.net,
-                r.prod,
-                r.cons,
-                r.ve,
-                r.start_ts,
-            )
-            for home in members
-            for r in home_rows[home]
-        ]
-    access = [(h, h) for h in homes] + [(h, g) for g, members in groups.items() for h in members]
-    captions = {"CDBA01": "Quartier exemple – toutes les maisons", "CDBA02": "Rue exemple"}
-    return rows, access, captions
 
 
 @click.command()
