@@ -17,10 +17,7 @@ One run, under the store's ``sync`` lock:
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +27,7 @@ from vde.flukso import FluksoClient
 from vde.logs import get_logger
 from vde.models import ConfigVersion, MissingInterval, RawSeries, SensorRow, SyncState
 from vde.processing.power import CounterPoint, counter_to_power
+from vde.progress import progress as progress_bar
 from vde.settings import Settings
 from vde.storage.base import Store
 from vde.sync.recompute import day_chunks, recompute_range
@@ -117,41 +115,6 @@ class SyncReport:
             "sensor_reports": [s.to_dict() for s in self.sensors],
             "installation_reports": self.installations,
         }
-
-
-@contextmanager
-def progress_reporter(show: bool, total: int) -> Iterator[Callable[[SensorReport], None]]:
-    """Yields ``advance(report)``: a rich bar when ``show``, else one log line per sensor."""
-    if show:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("sync", total=total)
-
-            def advance(rep: SensorReport) -> None:
-                bar.update(task, advance=1, description=f"sync {rep.sensor_id[:8]}")
-
-            yield advance
-        return
-
-    def log_line(rep: SensorReport) -> None:
-        log.info(
-            "sync_sensor",
-            sensor_id=rep.sensor_id,
-            ok=rep.ok,
-            points=rep.points,
-            rows=rep.rows,
-            gaps=rep.gaps,
-            issues=rep.issues,
-        )
-
-    yield log_line
 
 
 @dataclass
@@ -589,13 +552,23 @@ async def _fetch_all(
 ) -> list[SensorReport]:
     # bound sensors in flight so memory holds a few sensors' points, not the fleet's
     gate = asyncio.Semaphore(max(4, settings.flukso_concurrency))
-    show = sys.stderr.isatty() if progress is None else progress
-    with progress_reporter(show, len(plans)) as advance:
+    with progress_bar(
+        "sync", len(plans), event="sync_sensor", show=progress, transient=True
+    ) as advance:
 
         async def one(plan: SensorPlan) -> SensorReport:
             async with gate:
                 rep = await run.sensor(client, plan)
-            advance(rep)
+            advance(
+                1,
+                rep.sensor_id[:8],
+                sensor_id=rep.sensor_id,
+                ok=rep.ok,
+                points=rep.points,
+                rows=rep.rows,
+                gaps=rep.gaps,
+                issues=rep.issues,
+            )
             return rep
 
         reports = await asyncio.gather(*(one(p) for p in plans))

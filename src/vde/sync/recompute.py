@@ -10,9 +10,7 @@ again after a crash, leaves exactly the rows of one clean run.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +25,7 @@ from vde.processing.rollups import (
     compute_rollups,
     local_day_starts,
 )
+from vde.progress import progress as progress_bar
 from vde.storage.base import Store
 from vde.timeutil import GRID_S, iso_utc
 
@@ -151,33 +150,6 @@ def _data_range(
     return min(b[0] for b in bounds), max(b[1] for b in bounds) + GRID_S
 
 
-@contextmanager
-def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[str, int], None]]:
-    """Yields ``advance(label, n)``: a rich bar on a TTY, else one log line per step."""
-    if enabled and sys.stderr.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            transient=False,
-        ) as bar:
-            task = bar.add_task("recompute", total=total)
-
-            def advance(label: str, n: int) -> None:
-                bar.update(task, advance=n, description=f"recompute {label}")
-
-            yield advance
-        return
-
-    def log_step(label: str, n: int) -> None:
-        log.info("recompute_day", step=label)
-
-    yield log_step
-
-
 def recompute(
     store: Store,
     config: ConfigVersion,
@@ -241,7 +213,8 @@ def recompute(
         "missing_slots": 0,
         "days": 0,
     }
-    with _progress_bar(progress, total_days) as advance:
+    show = None if progress else False  # a bar only on a terminal; log lines otherwise
+    with progress_bar("recompute", total_days, event="recompute_day", show=show) as advance:
         for inst, rows, lo, hi, resume_from in plans:
             key = _CHECKPOINT.format(inst)
             first = resume_from if resume_from is not None and lo < resume_from < hi else lo
@@ -261,7 +234,8 @@ def recompute(
                         {"version": config.version_id, "start": start, "end": end, "done": b}
                     ),
                 )
-                advance(f"{inst} {iso_utc(a)[:10]}", 1)
+                step = f"{inst} {iso_utc(a)[:10]}"
+                advance(1, step, step=step)
             store.set_meta(key, None)
             summary["installations"][inst] = item
             summary["rows"] += item["rows"]
