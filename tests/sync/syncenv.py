@@ -13,7 +13,8 @@ from vde.models import ROLLUP_RESOLUTIONS, ConfigVersion
 from vde.settings import Settings, load_settings
 from vde.simulator import Faults, Fleet, serve_in_thread
 from vde.storage.base import Store
-from vde.sync.pipeline import SyncReport, arun_sync
+from vde.sync.pipeline import arun_sync
+from vde.sync.report import SyncReport
 
 BIG = 2**40
 

@@ -11,7 +11,7 @@ from syncenv import BIG, raw_energy, runs, sim_env, snapshot
 from vde.errors import LockedError, NotFoundError
 from vde.simulator import Faults, Fleet, Offline, Reset
 from vde.storage import open_store
-from vde.sync.pipeline import Window, compute_window, merge_missing
+from vde.sync.windows import Window, compute_window, merge_missing
 from vde.timeutil import local_day_bounds
 
 H = 3600

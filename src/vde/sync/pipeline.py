@@ -18,20 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from vde.errors import FluksoError, NotFoundError
 from vde.flukso import FluksoClient
 from vde.logs import get_logger
-from vde.models import ConfigVersion, MissingInterval, RawSeries, SensorRow, SyncState
-from vde.processing.power import CounterPoint, counter_to_power
+from vde.models import ConfigVersion, RawSeries, SyncState
 from vde.progress import progress as progress_bar
 from vde.settings import Settings
 from vde.storage.base import Store
 from vde.sync.recompute import day_chunks, recompute_range
-from vde.timeutil import GRID_S, iso_utc
+from vde.sync.report import SensorReport, SyncReport
+from vde.sync.windows import (
+    SensorPlan,
+    Window,
+    WindowResult,
+    compute_window,
+    merge_missing,
+    merge_ranges,
+    plan_sensors,
+)
+from vde.timeutil import GRID_S, ceil_grid, iso_utc
 from vde.timeutil import now_ts as wall_now
 
 log = get_logger(__name__)
@@ -39,252 +47,6 @@ log = get_logger(__name__)
 LOCK_TTL_S = 600
 #: raw rows kept in memory between writing them and computing installation power (~16 B each)
 FRESH_ROWS_BUDGET = 6_000_000
-
-
-# --- report ----------------------------------------------------------------------------
-
-
-@dataclass
-class SensorReport:
-    """What one sync did for one sensor."""
-
-    sensor_id: str
-    ok: bool = True
-    reason: str | None = None  # why it failed (never a token)
-    windows: int = 0  # ranges computed (incremental/new + retries, or the manual one)
-    fetched_points: int = 0  # counter points received over all windows
-    points: int = 0  # new counter points (incremental/new window)
-    rows: int = 0  # raw rows written
-    gaps: int = 0  # new missing intervals
-    filled: int = 0  # missing intervals that are complete now (or replaced)
-    missing: int = 0  # missing intervals kept after this sync
-    issues: int = 0  # defective blocks met (their certain points are used)
-
-    def to_dict(self) -> dict:
-        return dict(vars(self))
-
-
-@dataclass
-class SyncReport:
-    """Outcome of one sync run; ``to_dict()`` is the ``--json`` form."""
-
-    mode: str  # "auto" | "manual"
-    now_ts: int
-    config_version: int
-    since: int | None = None
-    until: int | None = None
-    sensors: list[SensorReport] = field(default_factory=list)
-    installations: dict[str, dict] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    elapsed_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return all(s.ok for s in self.sensors)
-
-    @property
-    def failed(self) -> list[SensorReport]:
-        return [s for s in self.sensors if not s.ok]
-
-    def summary(self) -> dict:
-        return {
-            "ok": self.ok,
-            "sensors": len(self.sensors),
-            "sensors_ok": sum(s.ok for s in self.sensors),
-            "sensors_failed": len(self.failed),
-            "points": sum(s.points for s in self.sensors),
-            "fetched_points": sum(s.fetched_points for s in self.sensors),
-            "raw_rows": sum(s.rows for s in self.sensors),
-            "gaps": sum(s.gaps for s in self.sensors),
-            "filled": sum(s.filled for s in self.sensors),
-            "block_issues": sum(s.issues for s in self.sensors),
-            "installations": len(self.installations),
-            "power_rows": sum(i["rows"] for i in self.installations.values()),
-            "elapsed_s": self.elapsed_s,
-        }
-
-    def to_dict(self) -> dict:
-        return {
-            "mode": self.mode,
-            "now": iso_utc(self.now_ts),
-            "since": None if self.since is None else iso_utc(self.since),
-            "until": None if self.until is None else iso_utc(self.until),
-            "config_version": self.config_version,
-            **self.summary(),
-            "timings_s": dict(self.timings),
-            "sensor_reports": [s.to_dict() for s in self.sensors],
-            "installation_reports": self.installations,
-        }
-
-
-@dataclass
-class Window:
-    """One range of one sensor to compute. ``end`` None: open (up to the newest point)."""
-
-    kind: str  # "incremental" | "new" | "retry" | "manual"
-    start: int  # first grid slot to keep [s]
-    end: int | None  # end of the slots to keep (exclusive) [s]
-    fetch_start: int  # first point needed [s]
-    prev: CounterPoint | None = None
-    found_ts: int | None = None  # retry: when the interval was first seen
-
-
-@dataclass
-class SensorPlan:
-    row: SensorRow  # earliest row of the sensor (token, start date)
-    state: SyncState
-    windows: list[Window] = field(default_factory=list)
-    old_missing: list[MissingInterval] = field(default_factory=list)
-
-    @property
-    def sensor_id(self) -> str:
-        return self.row.sensor_id
-
-
-def _ceil8(t: int) -> int:
-    return -((-t) // GRID_S) * GRID_S
-
-
-def _floor8(t: int) -> int:
-    return t - t % GRID_S
-
-
-def plan_sensors(
-    store: Store,
-    config: ConfigVersion,
-    settings: Settings,
-    *,
-    now: int,
-    since: int | None,
-    until: int | None,
-    installations: list[str] | None,
-) -> list[SensorPlan]:
-    """Decide what to fetch for every distinct sensor (of ``installations`` if given)."""
-    if installations:
-        unknown = sorted(set(installations) - set(config.installations()))
-        if unknown:
-            raise NotFoundError(f"installations not in the configuration: {', '.join(unknown)}")
-        rows = [r for r in config.rows if r.installation_id in set(installations)]
-    else:
-        rows = list(config.rows)
-    earliest: dict[str, SensorRow] = {}
-    for r in sorted(rows, key=lambda r: r.start_ts):
-        earliest.setdefault(r.sensor_id, r)
-    states = store.sync_states()
-    missing: dict[str, list[MissingInterval]] = {}
-    for m in store.missing():
-        missing.setdefault(m.sensor_id, []).append(m)
-    pad = settings.gap_threshold + GRID_S  # a bracketing point is never farther than this
-    plans = []
-    for sid, row in sorted(earliest.items()):
-        state = states.get(sid) or SyncState(sensor_id=sid)
-        plan = SensorPlan(row=row, state=state, old_missing=missing.get(sid, []))
-        if since is not None:
-            a, b = _floor8(since), _ceil8(until if until is not None else now)
-            if b > a:
-                plan.windows.append(Window("manual", a, b, a - pad))
-        else:
-            if state.last_ts is not None and state.last_counter_wh is not None:
-                prev = (int(state.last_ts), float(state.last_counter_wh), int(state.last_rid or 0))
-                plan.windows.append(Window("incremental", _floor8(prev[0]), None, prev[0], prev))
-            else:
-                start = _ceil8(max(row.start_ts, now - settings.backfill_horizon))
-                plan.windows.append(Window("new", start, None, start))
-            for m in plan.old_missing:
-                if m.end_ts >= now - settings.retry_horizon:
-                    plan.windows.append(
-                        Window("retry", m.start_ts, m.end_ts, m.start_ts - pad, found_ts=m.found_ts)
-                    )
-        plans.append(plan)
-    return plans
-
-
-@dataclass
-class WindowResult:
-    raw: RawSeries
-    delete: tuple[int, int] | None  # range deleted before writing (manual)
-    covered: tuple[int, int | None]  # range whose missing intervals this result replaces
-    gaps: list[tuple[int, int]]
-    last: CounterPoint | None
-    points: int
-
-
-def compute_window(
-    w: Window, ts: np.ndarray, counter: np.ndarray, rid: np.ndarray, *, gap_threshold: int
-) -> WindowResult:
-    """Raw power of one window from the sensor's fetched points (pure)."""
-    hi = np.inf if w.end is None else w.end + gap_threshold + GRID_S
-    sel = (ts >= w.fetch_start) & (ts < hi)
-    res = counter_to_power(
-        ts[sel], counter[sel], rid[sel], gap_threshold_s=gap_threshold, prev=w.prev
-    )
-    raw = res.raw
-    if w.kind in ("incremental", "new"):
-        gaps = list(res.gaps)
-        if w.kind == "new" and len(raw) and raw.ts[0] - w.start > gap_threshold:
-            gaps.insert(0, (w.start, int(raw.ts[0])))  # no data from the start: still missing
-        points = res.points
-        if w.prev is not None:
-            # the resume point is the grid point before the last point stored: points in
-            # its slot come again and are not new
-            points = int(np.count_nonzero(ts[sel] >= w.prev[0] + GRID_S))
-        return WindowResult(raw, None, (w.start, None), gaps, res.last, points)
-    keep = (raw.ts >= w.start) & (raw.ts < w.end)
-    raw = RawSeries(ts=raw.ts[keep], power_w=raw.power_w[keep])
-    # up to the newest point only: after it the data is not late, it is not there yet
-    in_ts = ts[sel]
-    data_end = min(w.end, _floor8(int(in_ts.max()))) if len(in_ts) else w.start
-    holes = _holes(raw.ts, w.start, data_end)
-    delete = (w.start, w.end) if w.kind == "manual" else None
-    return WindowResult(raw, delete, (w.start, w.end), holes, res.last, res.points)
-
-
-def _holes(ts: np.ndarray, lo: int, hi: int) -> list[tuple[int, int]]:
-    """Grid intervals of [lo, hi) without a row in sorted ``ts``."""
-    if hi <= lo:
-        return []
-    edges = np.concatenate(([lo - GRID_S], ts[(ts >= lo) & (ts < hi)], [hi]))
-    step = np.diff(edges)
-    at = np.flatnonzero(step > GRID_S)
-    return [(int(edges[i]) + GRID_S, int(edges[i + 1])) for i in at]
-
-
-def merge_missing(
-    old: list[MissingInterval], results: list[WindowResult], sensor_id: str, now: int
-) -> list[MissingInterval]:
-    """Old intervals outside the recomputed ranges, plus the gaps found in them."""
-    pieces = [(m.start_ts, m.end_ts, m.found_ts) for m in old]
-    for r in results:
-        c0, c1 = r.covered
-        c1 = np.iinfo(np.int64).max if c1 is None else c1
-        nxt = []
-        for a, b, f in pieces:
-            if b <= c0 or a >= c1:
-                nxt.append((a, b, f))
-                continue
-            if a < c0:
-                nxt.append((a, c0, f))
-            if b > c1:
-                nxt.append((c1, b, f))
-        pieces = nxt
-    out = list(pieces)
-    for r in results:
-        for a, b in r.gaps:
-            # keep when it was first seen, so the retry horizon counts from the data
-            seen = [m.found_ts for m in old if m.start_ts < b and a < m.end_ts]
-            out.append((a, b, min(seen) if seen else now))
-    out.sort()
-    return [MissingInterval(sensor_id, int(a), int(b), int(f)) for a, b, f in out if b > a]
-
-
-def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for a, b in sorted(ranges):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return [(a, b) for a, b in out]
 
 
 class _Run:
@@ -393,7 +155,7 @@ class _Run:
             return
         # incremental/new: nothing of this sensor is stored after the resume point but
         # what this run wrote (data only grows at the end); retry/manual: the window's own
-        end = _ceil8(self.now) + GRID_S if w.end is None else w.end
+        end = ceil_grid(self.now) + GRID_S if w.end is None else w.end
         self.fresh.setdefault(sid, []).append((w.start, end, r.raw))
         self.fresh_rows += len(r.raw)
 
@@ -409,7 +171,7 @@ class _Run:
             rows = self.config.rows_of(inst)
             ranges = [r for row in rows for r in self.touched.get(row.sensor_id, [])]
             if ranges:
-                plan[inst] = _merge_ranges(ranges)
+                plan[inst] = merge_ranges(ranges)
         if not plan:
             return
         lo = min(r[0][0] for r in plan.values())
