@@ -103,8 +103,8 @@ class Store(abc.ABC):
     ) -> int:
         """Upsert raw power rows; returns the number of rows written."""
 
-    @abc.abstractmethod
-    def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries: ...
+    def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries:
+        return self.read_raw_with_version(sensor_id, start, end)[0]
 
     @abc.abstractmethod
     def read_raw_with_version(
@@ -129,8 +129,8 @@ class Store(abc.ABC):
         self, installation_id: str, series: PowerSeries, config_version: int
     ) -> int: ...
 
-    @abc.abstractmethod
-    def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries: ...
+    def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries:
+        return self.read_power_with_version(installation_id, start, end)[0]
 
     @abc.abstractmethod
     def read_power_with_version(

@@ -27,6 +27,7 @@ import struct
 import numpy as np
 
 from vde.storage.base import TABLES
+from vde.storage.common import SENSOR_COLUMNS
 
 DAY_S = 86400
 INDEX_TABLE = "series_index"
@@ -103,19 +104,7 @@ def ddl(ks: str) -> dict[str, str]:
 
 #: sensors_config columns as CQL names (token and function are CQL keywords)
 SENSOR_CQL = ", ".join(
-    f'"{col}"' if col in ("token", "function") else col
-    for col in (
-        "installation_id",
-        "sensor_id",
-        "token",
-        "flm_id",
-        "function",
-        "net",
-        "prod",
-        "cons",
-        "ve",
-        "start_ts",
-    )
+    f'"{col}"' if col in ("token", "function") else col for col in SENSOR_COLUMNS
 )
 
 

@@ -179,9 +179,6 @@ class SQLiteStore(SQLiteMiscMixin):
         )
         return len(ts)
 
-    def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries:
-        return self.read_raw_with_version(sensor_id, start, end)[0]
-
     def read_raw_with_version(
         self, sensor_id: str, start: int, end: int
     ) -> tuple[RawSeries, np.ndarray]:
@@ -256,9 +253,6 @@ class SQLiteStore(SQLiteMiscMixin):
             )
         )
         return len(ts)
-
-    def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries:
-        return self.read_power_with_version(installation_id, start, end)[0]
 
     def read_power_with_version(
         self, installation_id: str, start: int, end: int
