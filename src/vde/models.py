@@ -30,6 +30,20 @@ class SensorRow:
     ve: int  # electric-vehicle sign (informative)
     start_ts: int  # when the sensor started counting for this installation [UTC epoch s]
 
+    def public_fields(self) -> dict:
+        """Every field that may be shown or returned by an API: all but the token."""
+        return {
+            "installation_id": self.installation_id,
+            "sensor_id": self.sensor_id,
+            "flm_id": self.flm_id,
+            "function": self.function,
+            "net": self.net,
+            "prod": self.prod,
+            "cons": self.cons,
+            "ve": self.ve,
+            "start_ts": self.start_ts,
+        }
+
 
 @dataclass(frozen=True)
 class ConfigVersion:

@@ -42,18 +42,11 @@ def _resolve(store, text: str | None) -> int:  # store: vde.storage.Store
 def _row_dict(r: SensorRow) -> dict:
     from vde.timeutil import iso_utc
 
+    fields = r.public_fields()
     return {
-        "installation_id": r.installation_id,
-        "sensor_id": r.sensor_id,
+        **fields,
         "token": mask(r.token),  # secret: only its last characters
-        "flm_id": r.flm_id,
-        "function": r.function,
-        "net": r.net,
-        "prod": r.prod,
-        "cons": r.cons,
-        "ve": r.ve,
         "start": iso_utc(r.start_ts),
-        "start_ts": r.start_ts,
     }
 
 

@@ -75,16 +75,7 @@ def installations_config(store: Store) -> dict:
             {
                 "installation_id": inst,
                 "sensors": [
-                    {
-                        "sensor_id": r.sensor_id,
-                        "flm_id": r.flm_id,
-                        "function": r.function,
-                        "net": r.net,
-                        "prod": r.prod,
-                        "cons": r.cons,
-                        "ve": r.ve,
-                        "start_ts": r.start_ts,
-                    }
+                    {k: v for k, v in r.public_fields().items() if k != "installation_id"}
                     for r in sorted(config.rows_of(inst), key=lambda r: r.sensor_id)
                 ],
             }
