@@ -86,12 +86,19 @@ class Settings(BaseSettings):
         0.01, ge=0, le=1, description="Alert when this share of a day's 8-s slots has no data"
     )
     alert_sign_threshold_w: float = Field(
-        10.0, ge=0, description="Alert when consumption < -threshold or production > +threshold [W]"
+        10.0,
+        ge=0,
+        description="Alert when consumption < -threshold [W] (production: see alert_standby_w)",
     )
     alert_night_threshold_w: float = Field(
         10.0,
         ge=0,
-        description="Alert when |production| exceeds this while the sun is below the horizon [W]",
+        description="Alert when production < -threshold while the sun is below the horizon [W]",
+    )
+    alert_standby_w: float = Field(
+        30.0,
+        ge=0,
+        description="Positive production up to this is inverter standby draw, never an alert [W]",
     )
     alert_repeat: Seconds = Field(
         86400, ge=0, description="An unchanged alert already sent is sent again after this long"
