@@ -17,6 +17,7 @@ from vde.web.series import (
     bucket_grid,
     choose_resolution,
     energy_wh,
+    expected_slots,
     period_bounds,
     totals_kwh,
 )
@@ -60,11 +61,37 @@ def test_day_buckets_start_at_local_midnight_across_dst():
 
 
 def test_totals_rates():
-    t = totals_kwh({"cons": 10000.0, "prod": -8000.0, "import": 4000.0, "export": 2000.0})
-    assert t["consumed_kwh"] == 10 and t["produced_kwh"] == 8
+    e = {"n": 10800.0, "cons": 10000.0, "prod": -8000.0, "import": 4000.0, "export": 2000.0}
+    t = totals_kwh(e, 10800)
+    assert t["consumed_kwh"] == 10 and t["produced_kwh"] == 8 and t["self_consumed_kwh"] == 6
     assert t["self_consumption"] == 0.75 and t["self_sufficiency"] == 0.6
-    none = totals_kwh({"cons": 0.0, "prod": 0.0, "import": 0.0, "export": 0.0})
+    assert t["coverage"] == 1 and t["complete"] is True
+    none = totals_kwh({"n": 100.0, "cons": 0.0, "prod": 0.0, "import": 0.0, "export": 0.0}, 100)
     assert none["self_consumption"] is None and none["self_sufficiency"] is None
+    assert none["produced_kwh"] == 0 and str(none["produced_kwh"]) == "0.0"  # never -0.0
+
+
+def test_no_data_is_null_never_zero_kwh():
+    t = totals_kwh({"n": 0.0, "cons": 0.0, "prod": 0.0, "import": 0.0, "export": 0.0}, 10800)
+    for k in ("consumed_kwh", "produced_kwh", "imported_kwh", "exported_kwh", "self_consumption"):
+        assert t[k] is None, k
+    assert t["coverage"] == 0 and t["complete"] is False
+
+
+def test_rates_hidden_on_a_mostly_missing_period():
+    """42 % of a day with data: kWh are shown (with their coverage), rates are not, because
+    they would describe a few hours, not the day."""
+    e = {"n": 4536.0, "cons": 3000.0, "prod": -500.0, "import": 2500.0, "export": 0.0}
+    t = totals_kwh(e, 10800)
+    assert t["consumed_kwh"] == 3 and t["coverage"] == 0.42 and t["complete"] is False
+    assert t["self_consumption"] is None and t["self_sufficiency"] is None
+
+
+def test_expected_slots_stop_at_now():
+    start = local_day_bounds(DAY)[0]
+    assert expected_slots(start, start + 86400, now=start + 3600) == 450
+    assert expected_slots(start, start + 86400, now=start + 10 * 86400) == 10800
+    assert expected_slots(start, start + 86400, now=start - 5) == 0
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +126,4 @@ def test_energy_of_any_range_equals_the_sum_of_8s_power(power_store, a, b):
     assert e["prod"] == pytest.approx(p.p_prod.sum() * 8 / 3600, abs=1e-6, rel=1e-9)
     assert e["import"] == pytest.approx(p.p_tot.clip(0).sum() * 8 / 3600, abs=1e-6, rel=1e-9)
     assert e["export"] == pytest.approx(-p.p_tot.clip(None, 0).sum() * 8 / 3600, abs=1e-6, rel=1e-9)
+    assert e["n"] == len(p)  # slots with data, the coverage's numerator

@@ -6,19 +6,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from vde.timeutil import BRUSSELS, local_day_bounds, local_day_of, now_ts, parse_instant
+from vde.timeutil import (
+    BRUSSELS,
+    check_span,
+    local_day_bounds,
+    local_day_of,
+    now_ts,
+    parse_instant,
+)
 from vde.web import admin
+from vde.web.bars import (
+    BAR_FIELDS,
+    PERIOD_UNIT,
+    change,
+    energy_bars,
+    period_totals,
+    same_day_last_year,
+    shift_day,
+    unit_for_range,
+)
 from vde.web.deps import installation, require_admin, require_session, visible
 from vde.web.series import (
     MAX_RANGE_S,
     ChartSeries,
     energy_wh,
+    expected_slots,
     period_bounds,
     read_chart,
     totals_kwh,
@@ -65,6 +84,7 @@ async def time_range(
             raise HTTPException(422, "give both start and end, or period and date")
         try:
             s, e = parse_instant(start), parse_instant(end)
+            check_span(min(s, e), max(s, e))
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         if e <= s:
@@ -76,6 +96,7 @@ async def time_range(
     p = period or "day"
     try:
         s, e = period_bounds(p, day)
+        check_span(s, e)
     except (ValueError, OverflowError):
         raise HTTPException(422, f"date out of range: {day.isoformat()}") from None
     return Range(s, e, p, day)
@@ -144,7 +165,10 @@ def series(
             "ts": cs.ts,
             **_series_json(cs),
             "has_data": cs.has_data(),
-            "totals": totals_kwh(energy_wh(store, installation_id, rng.start, rng.end)),
+            "totals": totals_kwh(
+                energy_wh(store, installation_id, rng.start, rng.end),
+                expected_slots(rng.start, rng.end),
+            ),
             "compare": _compare(request, compare, rng, cs.resolution_s),
         }
     )
@@ -155,8 +179,103 @@ def totals(request: Request, installation_id: str, rng: RangeDep) -> Response:
     """kWh consumed, produced, imported, exported and the self-consumption / self-sufficiency
     rates, exact from stored energy (rollups plus 8-s power at unaligned edges)."""
     installation(request, installation_id)
-    energy = energy_wh(request.app.state.store, installation_id, rng.start, rng.end)
-    return JSON({"start": rng.start, "end": rng.end, **totals_kwh(energy)})
+    return JSON(period_totals(request.app.state.store, installation_id, rng.start, rng.end))
+
+
+def _bars_unit(rng: Range, unit: str | None) -> str:
+    if unit is not None:
+        return unit
+    return PERIOD_UNIT[rng.period] if rng.period else unit_for_range(rng.start, rng.end)
+
+
+def _other_period(rng: Range, day: date | None) -> tuple[int, int]:
+    if rng.period is None or day is None:
+        return rng.start - (rng.end - rng.start), rng.start
+    return period_bounds(rng.period, day)
+
+
+@router.get("/installations/{installation_id}/energy", summary="Energy bars and comparisons")
+def energy(
+    request: Request,
+    installation_id: str,
+    rng: RangeDep,
+    unit: Annotated[
+        Literal["15min", "hour", "day", "month"] | None,
+        Query(
+            description="bar length (default: hour for a day, day for a week or month, "
+            "month for a year)"
+        ),
+    ] = None,
+    compare: Annotated[
+        str | None, Query(description="a group id: add its per-home average totals")
+    ] = None,
+) -> Response:
+    """kWh bars from the rollups (null = no data, with each bar's coverage), the period's
+    totals with coverage, the previous period of the same length (totals and ghost bars),
+    the same period a year earlier (totals), and optionally a group's per-home average."""
+    inst = installation(request, installation_id)
+    store = request.app.state.store
+    u = _bars_unit(rng, unit)
+    now = now_ts()
+    totals = period_totals(store, installation_id, rng.start, rng.end, now)
+    previous = last_year = None
+    try:  # the calendar's first year has no previous period
+        prev_day = shift_day(rng.day, rng.period, -1) if rng.period and rng.day else None
+        ps, pe = _other_period(rng, prev_day)
+        ly = period_bounds(rng.period, same_day_last_year(rng.day)) if prev_day else None
+    except (ValueError, OverflowError):
+        ps = pe = ly = None
+    if ps is not None:
+        previous = period_totals(store, installation_id, ps, pe, now)
+        previous["bars"] = energy_bars(store, installation_id, ps, pe, u, now=now).as_json()
+    if ly is not None:
+        last_year = period_totals(store, installation_id, *ly, now)
+    changes = {
+        k: {
+            "previous": change(totals[k], previous[k]) if previous else None,
+            "last_year": change(totals[k], last_year[k]) if last_year else None,
+        }
+        for k in BAR_FIELDS
+    }
+    return JSON(
+        {
+            "installation": inst.as_json(),
+            "start": rng.start,
+            "end": rng.end,
+            "period": rng.period,
+            "date": rng.day.isoformat() if rng.day else None,
+            "bars": energy_bars(store, installation_id, rng.start, rng.end, u, now=now).as_json(),
+            "totals": totals,
+            "previous": previous,
+            "last_year": last_year,
+            "changes": changes,
+            "compare": _compare_totals(request, compare, rng, totals, now),
+        }
+    )
+
+
+def _compare_totals(
+    request: Request, group_id: str | None, rng: Range, home: dict, now: int
+) -> dict | None:
+    """A visible group's per-home average totals and the home against it [kWh and ratio]."""
+    if group_id is None:
+        return None
+    group = installation(request, group_id)
+    if group.kind != "group" or group.homes < 1:
+        raise HTTPException(422, f"{group_id} is not a group with homes to compare with")
+    g = period_totals(request.app.state.store, group_id, rng.start, rng.end, now)
+    avg = {k: None if g[k] is None else round(g[k] / group.homes, 3) for k in BAR_FIELDS}
+    return {
+        "installation": group.as_json(),
+        "homes": group.homes,
+        "coverage": g["coverage"],
+        "average": avg,
+        "difference_kwh": {
+            k: None if home[k] is None or avg[k] is None else round(home[k] - avg[k], 3)
+            for k in BAR_FIELDS
+        },
+        "difference": {k: change(home[k], avg[k]) for k in BAR_FIELDS},
+    }
 
 
 def _local_iso(ts: np.ndarray) -> list[str]:
@@ -185,6 +304,13 @@ def _cells(a: np.ndarray) -> list[str]:
     return ["" if v != v else f"{v:.1f}" for v in np.asarray(a, dtype=np.float64).tolist()]
 
 
+def content_disposition(filename: str) -> str:
+    """RFC 6266 attachment header: an ASCII fallback plus ``filename*`` (RFC 8187, UTF-8)
+    so non-ASCII ids survive and no quote or control character reaches the header."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\;' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def _csv_response(header: list[str], columns: list, filename: str) -> Response:
     body = (
         ",".join(header)
@@ -194,7 +320,7 @@ def _csv_response(header: list[str], columns: list, filename: str) -> Response:
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{filename}"'},
+        headers={"content-disposition": content_disposition(filename)},
     )
 
 
@@ -220,6 +346,7 @@ def raw_csv(
     installation(request, installation_id)
     try:
         start, end = local_day_bounds(day)
+        check_span(start, end)
     except (ValueError, OverflowError):
         raise HTTPException(422, f"day out of range: {day.isoformat()}") from None
     p = request.app.state.store.read_power(installation_id, start, end)

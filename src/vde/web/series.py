@@ -17,7 +17,7 @@ import numpy as np
 
 from vde.models import PowerSeries, RollupBatch
 from vde.storage.base import Store
-from vde.timeutil import BRUSSELS, GRID_S, ceil_grid, local_day_bounds
+from vde.timeutil import BRUSSELS, GRID_S, ceil_grid, local_day_bounds, now_ts
 
 #: Resolutions the dashboard can show [s]: 8-s power, then the stored rollups.
 RESOLUTIONS: tuple[int, ...] = (GRID_S, 60, 900, 3600, 86400)
@@ -165,12 +165,14 @@ def read_chart(
 
 # --- energy totals ---------------------------------------------------------------------------
 
-ENERGY_KEYS = ("cons", "prod", "import", "export")
+#: ``n`` is the number of 8-s slots with data (the coverage's numerator).
+ENERGY_KEYS = ("n", "cons", "prod", "import", "export")
 
 
 def _energy_of_power(p: PowerSeries) -> dict[str, float]:
-    """Energy [Wh] of 8-s power rows (each row is one 8-s slot)."""
+    """Energy [Wh] of 8-s power rows (each row is one 8-s slot), and their count ``n``."""
     return {
+        "n": float(len(p)),
         "cons": float(p.p_cons.sum()) * SLOT_WH_PER_W,
         "prod": float(p.p_prod.sum()) * SLOT_WH_PER_W,
         "import": float(p.p_tot[p.p_tot > 0].sum()) * SLOT_WH_PER_W,
@@ -181,6 +183,7 @@ def _energy_of_power(p: PowerSeries) -> dict[str, float]:
 def _energy_of_rollups(b: RollupBatch) -> dict[str, float]:
     c = b.columns
     return {
+        "n": float(c["n"].sum()),
         "cons": float(c["e_cons_wh"].sum()),
         "prod": float(c["e_prod_wh"].sum()),
         "import": float(c["e_import_wh"].sum()),
@@ -229,20 +232,51 @@ def energy_wh(
     return total
 
 
-def totals_kwh(energy: dict[str, float]) -> dict[str, float | None]:
-    """What the cards show: kWh (production as a positive number) and the two rates [0..1].
+def expected_slots(start: int, end: int, now: int | None = None) -> int:
+    """8-s slots of [start, end) that could hold data: none after ``now`` (the future is
+    not missing)."""
+    stop = min(end, now_ts() if now is None else now)
+    return max(0, int(ceil_grid(stop)) - int(ceil_grid(start))) // GRID_S
 
-    self_consumption = 1 - export / production; self_sufficiency = 1 - import / consumption;
-    None when the denominator is 0 (no production / no consumption).
+
+#: Below this coverage the rates (self-consumption, self-sufficiency) are not shown: on a
+#: mostly missing day they describe a few hours, not the day.
+MIN_RATE_COVERAGE = 0.5
+#: At or above this coverage a total is complete (the cards show no warning).
+COMPLETE_COVERAGE = 0.99
+
+
+def totals_kwh(energy: dict[str, float], expected: int | None = None) -> dict[str, object]:
+    """What the cards show: kWh (production as a positive number), the two rates [0..1]
+    and the coverage.
+
+    self_consumption = 1 - export / production; self_sufficiency = 1 - import / consumption.
+    Every figure is None when no slot has data (no data is never 0 kWh). A rate is None
+    when its denominator is 0 or the coverage is below ``MIN_RATE_COVERAGE``.
+    ``coverage`` = slots with data / ``expected`` slots (None when nothing was expected);
+    ``estimated`` is the share of estimated slots (None until the rollups count them).
     """
+    n = int(energy.get("n", 0))
+    coverage = None if not expected else min(1.0, n / expected)
+    rates_ok = n > 0 and (coverage is None or coverage >= MIN_RATE_COVERAGE)
     # + 0.0 turns the -0.0 of "no production" into 0.0
     cons, prod = energy["cons"] / 1000 + 0.0, -energy["prod"] / 1000 + 0.0
-    imp, exp = energy["import"] / 1000, energy["export"] / 1000
+    imp, exp = energy["import"] / 1000 + 0.0, energy["export"] / 1000 + 0.0
+
+    def kwh(v: float) -> float | None:
+        return round(v, 3) + 0.0 if n else None
+
     return {
-        "consumed_kwh": round(cons, 3),
-        "produced_kwh": round(prod, 3),
-        "imported_kwh": round(imp, 3),
-        "exported_kwh": round(exp, 3),
-        "self_consumption": round(1 - exp / prod, 4) if prod > 0 else None,
-        "self_sufficiency": round(1 - imp / cons, 4) if cons > 0 else None,
+        "consumed_kwh": kwh(cons),
+        "produced_kwh": kwh(prod),
+        "imported_kwh": kwh(imp),
+        "exported_kwh": kwh(exp),
+        "self_consumed_kwh": kwh(max(prod - exp, 0.0)),
+        "self_consumption": round(1 - exp / prod, 4) if rates_ok and prod > 0 else None,
+        "self_sufficiency": round(1 - imp / cons, 4) if rates_ok and cons > 0 else None,
+        "slots": n,
+        "expected_slots": expected,
+        "coverage": None if coverage is None else round(coverage, 4),
+        "complete": coverage is not None and coverage >= COMPLETE_COVERAGE,
+        "estimated": None,
     }

@@ -1,0 +1,113 @@
+"""Energy bars, coverage and comparisons through the API, on both backends: no data is null
+(never 0 kWh), every total and bar carries its coverage, bars add up to the totals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from .conftest import DAY, GAP, GROUP
+
+D = DAY.isoformat()
+E = "/api/installations/{i}/energy?period={p}&date={d}"
+
+
+def energy(client, inst="CDB001", period="day", day=D, extra=""):
+    r = client.get(E.format(i=inst, p=period, d=day) + extra)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_day_has_24_hourly_bars_and_the_gap_hour_is_null(alice):
+    d = energy(alice)
+    bars = d["bars"]
+    assert bars["unit"] == "hour" and len(bars["ts"]) == 24
+    gap_hour = GAP[0] // 3600
+    assert bars["consumed_kwh"][gap_hour] is None and bars["coverage"][gap_hour] == 0
+    others = [c for i, c in enumerate(bars["coverage"]) if i != gap_hour]
+    assert others == [1.0] * 23
+    assert all(v is not None and v > 0 for i, v in enumerate(bars["consumed_kwh"]) if i != gap_hour)
+
+
+def test_bars_add_up_to_the_totals_and_the_totals_carry_their_coverage(alice):
+    d = energy(alice)
+    t = d["totals"]
+    assert t["coverage"] == pytest.approx(23 / 24, abs=1e-4) and t["complete"] is False
+    for k in ("consumed_kwh", "produced_kwh", "imported_kwh", "exported_kwh"):
+        s = sum(v for v in d["bars"][k] if v is not None)
+        assert s == pytest.approx(t[k], abs=0.01), k
+    # self-consumed = produced - exported, per bar and in total
+    assert t["self_consumed_kwh"] == pytest.approx(t["produced_kwh"] - t["exported_kwh"], abs=1e-3)
+
+
+def test_a_day_without_data_is_null_everywhere(alice):
+    d = energy(alice, day=(DAY - timedelta(days=3)).isoformat())
+    t = d["totals"]
+    for k in ("consumed_kwh", "produced_kwh", "imported_kwh", "exported_kwh", "self_consumption"):
+        assert t[k] is None, k
+    assert t["coverage"] == 0
+    assert set(d["bars"]["consumed_kwh"]) == {None}
+    series = alice.get(f"/api/installations/CDB001/totals?period=day&date={DAY - timedelta(3)}")
+    assert series.json()["consumed_kwh"] is None
+
+
+def test_week_and_month_have_daily_bars_year_monthly(alice):
+    week = energy(alice, period="week")
+    assert week["bars"]["unit"] == "day" and len(week["bars"]["ts"]) == 7
+    month = energy(alice, period="month")
+    assert month["bars"]["unit"] == "day" and len(month["bars"]["ts"]) == 30
+    june = DAY.day - 1
+    assert [i for i, v in enumerate(month["bars"]["consumed_kwh"]) if v is not None] == [june]
+    year = energy(alice, period="year")
+    bars = year["bars"]
+    assert bars["unit"] == "month" and len(bars["ts"]) == 12
+    assert [i for i, v in enumerate(bars["consumed_kwh"]) if v is not None] == [5]
+    # June has one day (less an hour) of 30: its coverage says so
+    assert bars["coverage"][5] == pytest.approx(23 / 24 / 30, abs=1e-3)
+    assert year["totals"]["consumed_kwh"] == pytest.approx(
+        month["totals"]["consumed_kwh"], abs=1e-3
+    )
+    # a year with 3 % of its slots: kWh shown with their coverage, rates not shown
+    assert year["totals"]["self_consumption"] is None
+
+
+def test_zoomed_range_has_15_min_bars(alice):
+    from vde.timeutil import local_day_bounds
+
+    s = local_day_bounds(DAY)[0]
+    r = alice.get(f"/api/installations/CDB001/energy?start={s + 6 * 3600}&end={s + 9 * 3600}")
+    bars = r.json()["bars"]
+    assert bars["unit"] == "15min" and len(bars["ts"]) == 12
+    assert bars["coverage"] == [1.0] * 12
+
+
+def test_previous_period_and_last_year_without_data_give_no_change(alice):
+    d = energy(alice)
+    assert d["previous"]["end"] == d["start"] and d["previous"]["consumed_kwh"] is None
+    assert len(d["previous"]["bars"]["ts"]) == 24
+    assert d["last_year"]["consumed_kwh"] is None
+    assert d["changes"]["consumed_kwh"] == {"previous": None, "last_year": None}
+
+
+def test_next_day_compares_with_a_day_that_has_data(alice):
+    d = energy(alice, day=(DAY + timedelta(days=1)).isoformat())
+    assert d["totals"]["consumed_kwh"] is None
+    assert d["previous"]["consumed_kwh"] > 0
+    assert d["changes"]["consumed_kwh"]["previous"] is None  # nothing to compare with
+
+
+def test_home_against_the_group_per_home_average(alice):
+    d = energy(alice, extra=f"&compare={GROUP}")
+    c = d["compare"]
+    assert c["homes"] == 2 and c["installation"]["id"] == GROUP
+    home = d["totals"]["consumed_kwh"]
+    avg = c["average"]["consumed_kwh"]
+    assert avg > home  # bob's home is 1.5x alice's, so the average is above alice
+    assert c["difference_kwh"]["consumed_kwh"] == pytest.approx(home - avg, abs=2e-3)
+    assert c["difference"]["consumed_kwh"] == pytest.approx((home - avg) / avg, abs=1e-3)
+
+
+def test_energy_of_an_invisible_installation_is_404(alice):
+    assert alice.get(E.format(i="CDB003", p="day", d=D)).status_code == 404
+    assert alice.get(E.format(i="CDB001", p="day", d=D) + "&compare=CDB002").status_code == 404
