@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import replace
+from functools import cache
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,6 +24,22 @@ from vde.timeutil import now_ts
 INVITE_TTL_S = 7 * 86400
 
 _hasher = PasswordHasher()
+
+
+def hasher_memory_bytes() -> int:
+    """Memory one argon2 hash or verification takes [bytes]."""
+    return _hasher.memory_cost * 1024
+
+
+def session_version(store: Store, login: str) -> int:
+    """The login's session generation: sessions signed with an older one are revoked."""
+    raw = store.get_meta(f"session_version:{login}")
+    return int(raw) if raw and raw.isdigit() else 0
+
+
+def revoke_sessions(store: Store, login: str) -> None:
+    """End every session of ``login`` (logout; each device signs in again)."""
+    store.set_meta(f"session_version:{login}", str(session_version(store, login) + 1))
 
 
 def hash_password(password: str) -> str:
@@ -37,6 +56,65 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def normalise_login(login: str) -> str:
+    """The login as typed, as authentication and the login throttle both read it: without
+    surrounding whitespace (" CDB006" and "CDB006\\t" are CDB006)."""
+    return login.strip()
+
+
+# --- password policy ------------------------------------------------------------------------------
+
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_BYTES = 1024  # argon2 hashes anything; the cap bounds the work per attempt
+
+
+class WeakPasswordError(ValueError):
+    """A password the policy refuses; ``code`` names the rule (short, blank, long, common)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The bundled list of common passwords and the words they are made of."""
+    text = resources.files("vde").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"[\s._-]+", "", text.casefold())
+
+
+def check_password(password: str, login: str | None = None) -> None:
+    """Raise WeakPasswordError unless ``password`` meets the policy: at least 12 characters,
+    not only whitespace, at most 1,024 bytes of UTF-8, not a common password (nor one with
+    digits or symbols added at the end), and not the login itself."""
+    if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+        raise WeakPasswordError("long", f"a password has at most {MAX_PASSWORD_BYTES} bytes")
+    if not password.strip():
+        raise WeakPasswordError("blank", "a password cannot be only spaces")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise WeakPasswordError(
+            "short", f"a password needs at least {MIN_PASSWORD_CHARS} characters"
+        )
+    squashed = _squashed(password)
+    base = re.sub(r"[\W\d_]+$", "", squashed)
+    words = common_passwords()
+    if (
+        squashed in words
+        or base in words
+        or len(set(squashed)) <= 2
+        or (login is not None and base == _squashed(login))
+    ):
+        raise WeakPasswordError(
+            "common", "this password is too common or too easy to guess; choose another"
+        )
+
+
 def known_login(store: Store, login: str) -> bool:
     """A login exists when it has a user row or an access row."""
     return store.get_user(login) is not None or bool(store.installations_for(login))
@@ -44,7 +122,9 @@ def known_login(store: Store, login: str) -> bool:
 
 def authenticate(store: Store, login: str, password: str) -> User | None:
     """The user when the password is right; None otherwise (also for unknown logins)."""
-    user = store.get_user(login)
+    user = store.get_user(normalise_login(login))
+    if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+        user = None  # no stored password is that long; do not hash megabytes
     if user is None or not user.password_hash:
         # Spend the same time as a real check so timing does not tell logins apart.
         verify_password(_DUMMY_HASH, password)
@@ -56,9 +136,10 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
 
 
 def set_password(store: Store, login: str, password: str) -> User:
-    """Set a login's password (creating its user row), clearing any pending invite."""
-    if len(password) < 8:
-        raise ValueError("a password needs at least 8 characters")
+    """Set a login's password (creating its user row), clearing any pending invite.
+
+    Raises WeakPasswordError (a ValueError) when the policy refuses the password."""
+    check_password(password, login)
     user = store.get_user(login) or User(login=login, created_ts=now_ts())
     user = replace(
         user, password_hash=hash_password(password), invite_hash=None, invite_expires_ts=None

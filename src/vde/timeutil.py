@@ -36,6 +36,18 @@ def now_ts() -> int:
     return int(datetime.now(UTC).timestamp())
 
 
+#: Instants the dashboard and reports accept [s]: 1900-01-01 .. 2200-01-01 UTC. Calendar
+#: arithmetic (local midnights, ISO weeks) fails near the ends of Python's years 1..9999.
+MIN_TS = -2208988800
+MAX_TS = 7258118400
+
+
+def check_span(start: int, end: int) -> None:
+    """Raise ValueError naming the supported years when [start, end) leaves them [s]."""
+    if start < MIN_TS or end > MAX_TS:
+        raise ValueError("date out of range: use a date between 1900-01-01 and 2199-12-31")
+
+
 def parse_duration(text: str) -> int:
     """Parse '90s', '5m', '4h', '2d', '1w' into seconds. Raises ValueError."""
     m = _REL.match(text)

@@ -29,7 +29,9 @@ def test_users_commands(store_url):
     )
     assert r.exit_code == 0, r.output
     assert "alice-pass-1" not in r.output
-    r = _run("users", "set-password", "bob", "--db", store_url, input="bob-pass-22\nbob-pass-22\n")
+    r = _run(
+        "users", "set-password", "bob", "--db", store_url, input="bob-pass-2222\nbob-pass-2222\n"
+    )
     assert r.exit_code == 0, r.output
     r = _run(
         "users",
@@ -44,7 +46,7 @@ def test_users_commands(store_url):
     r = _run(
         "users", "set-password", "alice", "--password-stdin", "--db", store_url, input="short\n"
     )
-    assert r.exit_code != 0 and "8 characters" in r.output
+    assert r.exit_code != 0 and "12 characters" in r.output
     r = _run("users", "invite", "bob", "--db", store_url, "--base-url", "https://vde.example/")
     assert r.exit_code == 0
     link = r.stdout.strip()
@@ -54,7 +56,7 @@ def test_users_commands(store_url):
     assert _run("users", "admin", "bob", "--db", store_url).exit_code == 0
     with open_store(store_url) as s:
         assert verify_password(s.get_user("alice").password_hash, "alice-pass-1")
-        assert verify_password(s.get_user("bob").password_hash, "bob-pass-22")
+        assert verify_password(s.get_user("bob").password_hash, "bob-pass-2222")
         assert invite_user(s, "bob", q["token"][0]) is not None
         assert s.get_user("bob").role == "admin"
     out = _run("users", "list", "--db", store_url).output

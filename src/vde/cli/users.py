@@ -21,7 +21,9 @@ def users() -> None:
 @db_option
 @with_store
 def set_password_cmd(login: str, password_stdin: bool, store) -> None:
-    """Set LOGIN's password (asked twice unless --password-stdin)."""
+    """Set LOGIN's password (asked twice unless --password-stdin).
+
+    At least 12 characters, at most 1,024 bytes, not only spaces, not a common password."""
     from vde.accounts import known_login, set_password
 
     if not known_login(store, login):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,7 +46,11 @@ SECURITY_HEADERS = [
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware (keeps SSE streaming intact) adding the headers to every response."""
+    """Pure ASGI middleware (keeps SSE streaming intact) around the whole app, error
+    responses included: security headers on every response, ``Cache-Control: no-store`` on
+    everything but static files (pages and API answers are private to a session), and
+    redirects kept relative (Starlette's trailing-slash redirect is built from the Host
+    header, which the client chooses)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -55,6 +59,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        private = not scope.get("path", "").startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -62,6 +67,11 @@ class SecurityHeaders:
                 headers += SECURITY_HEADERS
                 if scope.get("scheme") == "https":
                     headers.append((b"strict-transport-security", b"max-age=31536000"))
+                if private:
+                    headers = [h for h in headers if h[0].lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                if 300 <= message["status"] < 400:
+                    headers = [_relative_location(h) for h in headers]
                 message["headers"] = headers
             await send(message)
 
@@ -69,6 +79,23 @@ class SecurityHeaders:
 
 
 _NAMES = {name for name, _ in SECURITY_HEADERS}
+
+
+def _relative_location(header: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    """A Location header as a path on this site: scheme and host dropped, and one leading
+    slash only, so ``//evil.example`` cannot become a protocol-relative redirect."""
+    name, value = header
+    if name.lower() != b"location":
+        return header
+    parts = urlsplit(value.decode("latin-1"))
+    path = "/" + parts.path.lstrip("/\\")
+    return name, (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
+
+
+class _App(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # outside Starlette's ServerErrorMiddleware, so a 500 gets the headers too
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def _is_api(request: Request) -> bool:
@@ -125,10 +152,13 @@ def create_app(
     *,
     live_poll_s: float = 2.0,
     login_guard: LoginGuard | None = None,
+    live_per_login: int = 4,
+    live_total: int = 64,
 ) -> FastAPI:
     """The dashboard app over an opened store. The caller closes the store after.
 
-    ``live_poll_s``: how often each live (SSE) connection looks for new data [s].
+    ``live_poll_s``: how often each live (SSE) connection looks for new data [s];
+    ``live_per_login`` / ``live_total``: open live connections allowed per login / in all.
     """
     tasks = PeriodicTasks(store, settings)
 
@@ -140,7 +170,7 @@ def create_app(
         finally:
             await tasks.stop()
 
-    app = FastAPI(
+    app = _App(
         title="vde dashboard API",
         version=__version__,
         docs_url=None,  # Swagger UI needs a CDN and inline script; the CSP forbids both
@@ -154,8 +184,8 @@ def create_app(
     app.state.guard = login_guard or LoginGuard()
     app.state.i18n = Translations.load()
     app.state.live_poll_s = live_poll_s
+    app.state.live_slots = live.StreamSlots(live_per_login, live_total)
     app.state.tasks = tasks
-    app.add_middleware(SecurityHeaders)
     _install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(live.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from fastapi import HTTPException, Request
 
@@ -57,7 +58,12 @@ def visible(request: Request) -> dict[str, Installation]:
             allowed = set(known)
         else:
             allowed = set(request.app.state.store.installations_for(session.login))
-        items = [known[i] for i in allowed if i in known]
+        # a home lists only the groups this session may see (ids are not public)
+        items = [
+            replace(known[i], groups=tuple(g for g in known[i].groups if g in allowed))
+            for i in allowed
+            if i in known
+        ]
         items.sort(key=lambda i: (i.kind != "home", i.installation_id))
         request.state.visible = {i.installation_id: i for i in items}
     return request.state.visible

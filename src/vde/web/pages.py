@@ -13,14 +13,16 @@ from vde.logs import get_logger
 from vde.timeutil import local_day_of, now_ts
 from vde.web import admin
 from vde.web.auth import (
-    SESSION_COOKIE,
-    SESSION_MAX_AGE_S,
     Session,
-    authenticate,
+    WeakPasswordError,
     check_csrf,
-    cookie_args,
+    check_password,
+    client_ip,
+    end_session,
     invite_user,
+    login_attempt,
     set_password,
+    start_session,
 )
 from vde.web.deps import installation, require_admin, require_session, session_or_none, visible
 from vde.web.i18n import choose_language
@@ -37,18 +39,9 @@ def _safe_next(nxt: str | None) -> str:
     return "/"
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "?"
-
-
 def _logged_in(request: Request, user, nxt: str) -> Response:
     resp = RedirectResponse(_safe_next(nxt), 303)
-    resp.set_cookie(
-        SESSION_COOKIE,
-        request.app.state.sessions.dump(user),
-        max_age=SESSION_MAX_AGE_S,
-        **cookie_args(request),
-    )
+    start_session(request, resp, user)
     return resp
 
 
@@ -71,23 +64,18 @@ def login_page(request: Request, next: str | None = None) -> Response:
 def login(
     request: Request,
     login: Annotated[str, Form(max_length=200)],
-    password: Annotated[str, Form(max_length=1000)],
+    password: Annotated[str, Form(max_length=4096)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    guard = request.app.state.guard
-    ip = _client_ip(request)
-    guard.check(login, ip)  # 429 with Retry-After
-    user = authenticate(request.app.state.store, login.strip(), password)
+    user = login_attempt(request, login, password)  # throttled: 429 with Retry-After
     if user is None:
-        guard.failed(login, ip)
-        log.info("login_failed", ip=ip)
+        log.info("login_failed", ip=client_ip(request))
         return render(
             request,
             "login.html",
             {"next": _safe_next(next), "error": "login.error", "login": login},
             status_code=401,
         )
-    guard.succeeded(login)
     log.info("login", login=user.login)
     return _logged_in(request, user, next)
 
@@ -95,7 +83,7 @@ def login(
 @router.post("/logout", dependencies=[Depends(check_csrf)])
 def logout(request: Request) -> Response:
     resp = RedirectResponse("/login", 303)
-    resp.delete_cookie(SESSION_COOKIE, path="/")
+    end_session(request, resp)
     return resp
 
 
@@ -111,8 +99,8 @@ def invite_accept(
     request: Request,
     login: Annotated[str, Form()],
     token: Annotated[str, Form()],
-    password: Annotated[str, Form(max_length=1000)],
-    password2: Annotated[str, Form(max_length=1000)],
+    password: Annotated[str, Form(max_length=4096)],
+    password2: Annotated[str, Form(max_length=4096)],
 ) -> Response:
     store = request.app.state.store
     if invite_user(store, login, token) is None:
@@ -120,8 +108,11 @@ def invite_accept(
     error = None
     if password != password2:
         error = "invite.mismatch"
-    elif len(password) < 8:
-        error = "invite.short"
+    else:
+        try:
+            check_password(password, login)
+        except WeakPasswordError as exc:
+            error = f"invite.{exc.code}"
     if error:
         ctx = {"login": login, "token": token, "error": error}
         return render(request, "invite.html", ctx, status_code=422)
