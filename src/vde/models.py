@@ -193,3 +193,32 @@ class User:
     invite_hash: str | None = field(default=None, repr=False)  # sha256 of a one-time invite token
     invite_expires_ts: int | None = None
     created_ts: int = 0
+
+
+# --- energy sharing ------------------------------------------------------------------------
+
+
+@dataclass
+class QuarterBalances:
+    """Quarter-hour register increments of one home (see ``vde.processing.sharing``)."""
+
+    ts: np.ndarray  # int64 quarter starts [UTC epoch s], multiples of 900
+    offtake_wh: np.ndarray  # float64 [Wh], energy of P_tot > 0
+    injection_wh: np.ndarray  # float64 [Wh], energy of P_tot < 0, as a positive number
+    covered_s: np.ndarray  # int64 seconds of the quarter with data (coverage = covered_s / 900)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
+class SharingShares:
+    """What a sharing run allocated in a community, per quarter (rows) and member (columns)."""
+
+    members: tuple[str, ...]
+    ts: np.ndarray  # int64 (Q,) quarter starts [UTC epoch s]
+    received_wh: np.ndarray  # float64 (Q, M) energy received from the community [Wh]
+    shared_out_wh: np.ndarray  # float64 (Q, M) injection shared with the community [Wh]
+
+    def __len__(self) -> int:
+        return len(self.ts)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vde.models import QuarterBalances
 from vde.timeutil import GRID_S
 
 QUARTER_S = 900
@@ -40,19 +41,6 @@ METHODS = ("fixed", "prorata", "hybrid", "priority")
 
 # relative tolerance of "nothing left to redistribute" [Wh per Wh shared]
 _EPS = 1e-12
-
-
-@dataclass
-class QuarterBalances:
-    """Quarter-hour register increments of one home."""
-
-    ts: np.ndarray  # int64 quarter starts [UTC epoch s]
-    offtake_wh: np.ndarray  # float64 [Wh], energy of P_tot > 0
-    injection_wh: np.ndarray  # float64 [Wh], energy of P_tot < 0, as a positive number
-    covered_s: np.ndarray  # int64 seconds of the quarter with data (coverage = covered_s / 900)
-
-    def __len__(self) -> int:
-        return len(self.ts)
 
 
 def quarter_grid(start: int, end: int) -> np.ndarray:

@@ -31,7 +31,7 @@ locks               named leases that keep two syncs apart (vde)
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -41,11 +41,14 @@ from vde.models import (
     ConfigVersion,
     MissingInterval,
     PowerSeries,
+    QuarterBalances,
     RawSeries,
     RollupBatch,
+    SharingShares,
     SyncState,
     User,
 )
+from vde.storage.sharing_common import SHARING_TABLES
 
 SCHEMA_VERSION = 1
 
@@ -64,6 +67,10 @@ TABLES: tuple[str, ...] = (
     "meta",
     "locks",
 )
+
+#: energy sharing (vde.processing.sharing): quarter-hour balances per home, results
+#: per community and member, dated keys (layout: vde.storage.sharing_common)
+TABLES = (*TABLES, *SHARING_TABLES)
 
 
 class Store(abc.ABC):
@@ -242,6 +249,39 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def meta_items(self) -> dict[str, str]:
         """Every meta key and value (for info and migrate)."""
+
+    # --- energy sharing (vde.storage.sharing_common) -----------------------------------------
+    @abc.abstractmethod
+    def write_quarters(self, installation_id: str, balances: QuarterBalances) -> int:
+        """Upsert a home's quarter-hour balances; returns the number of quarters written."""
+
+    @abc.abstractmethod
+    def read_quarters(
+        self, installation_ids: Sequence[str], start: int, end: int
+    ) -> dict[str, QuarterBalances]:
+        """Quarters in [start, end) of several homes at once (homes without rows absent).
+
+        Every quarter of a stored UTC day is returned; one never written has covered_s 0.
+        """
+
+    @abc.abstractmethod
+    def write_sharing(self, community_id: str, shares: SharingShares) -> int:
+        """Upsert what a sharing run allocated in a community; returns quarters x members."""
+
+    @abc.abstractmethod
+    def read_sharing(self, community_id: str, start: int, end: int) -> SharingShares:
+        """Stored sharing results of a community in [start, end) (members sorted)."""
+
+    @abc.abstractmethod
+    def delete_sharing(self, community_id: str, start: int, end: int) -> None: ...
+
+    @abc.abstractmethod
+    def replace_sharing_keys(self, community_id: str, versions: Iterable[tuple[int, str]]) -> None:
+        """Replace a community's dated key versions: (valid_from [UTC epoch s], JSON spec)."""
+
+    @abc.abstractmethod
+    def sharing_keys(self) -> dict[str, list[tuple[int, str]]]:
+        """community -> [(valid_from, JSON spec)] oldest first."""
 
     # --- locks -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -40,6 +40,7 @@ from vde.models import PowerSeries, RawSeries, RollupBatch
 from vde.storage import cassandra_schema as cs
 from vde.storage import common as c
 from vde.storage.cassandra_misc import CassandraMiscMixin
+from vde.storage.cassandra_sharing import CassandraSharingMixin
 from vde.storage.url import DbUrl
 
 log = get_logger(__name__)
@@ -52,7 +53,7 @@ DIRECT_BUCKETS = 4
 LWT_PROFILE = "lwt"
 
 
-class CassandraStore(CassandraMiscMixin):
+class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
     """Store in a Cassandra keyspace (default ``flukso``)."""
 
     backend = "cassandra"

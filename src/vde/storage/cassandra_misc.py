@@ -31,6 +31,9 @@ _FIRST_KEY = {
     "users": "login",
     "meta": "key",
     "locks": "name",
+    "sharing_quarters": "installation_id",
+    "sharing_results": "community_id",
+    "sharing_keys": "community_id",
 }
 
 

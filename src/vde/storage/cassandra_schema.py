@@ -27,6 +27,7 @@ import struct
 import numpy as np
 
 from vde.storage.base import TABLES
+from vde.storage.cassandra_sharing import sharing_ddl
 from vde.storage.common import SENSOR_COLUMNS
 
 DAY_S = 86400
@@ -98,6 +99,7 @@ def ddl(ks: str) -> dict[str, str]:
         INDEX_TABLE: f"CREATE TABLE IF NOT EXISTS {ks}.{INDEX_TABLE} (kind text, id text, bucket int,"
         " PRIMARY KEY ((kind, id), bucket)) WITH CLUSTERING ORDER BY (bucket ASC)",
     }
+    t.update(sharing_ddl(ks))
     assert set(t) == {*TABLES, INDEX_TABLE}
     return t
 

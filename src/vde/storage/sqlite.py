@@ -28,6 +28,7 @@ from vde.storage import common as c
 from vde.storage.base import SCHEMA_VERSION, TABLES
 from vde.storage.sqlite_misc import SQLiteMiscMixin
 from vde.storage.sqlite_schema import DDL, ROLLUP_INSERT, ROLLUP_SELECT
+from vde.storage.sqlite_sharing import SQLiteSharingMixin
 from vde.storage.url import DbUrl
 
 log = get_logger(__name__)
@@ -37,7 +38,7 @@ def quote(table: str) -> str:
     return f'"{table}"'
 
 
-class SQLiteStore(SQLiteMiscMixin):
+class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
     """Store in one SQLite file. Thread-safe: one connection per thread."""
 
     backend = "sqlite"

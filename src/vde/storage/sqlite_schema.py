@@ -7,6 +7,7 @@ scan. ``group`` is a reserved word and always quoted.
 from __future__ import annotations
 
 from vde.storage.base import TABLES
+from vde.storage.sqlite_sharing import SHARING_DDL
 
 DDL: dict[str, str] = {
     "access": "CREATE TABLE IF NOT EXISTS access (login TEXT NOT NULL, installation_id TEXT NOT NULL,"
@@ -42,6 +43,7 @@ DDL: dict[str, str] = {
     "locks": "CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL,"
     " expires_ts INTEGER NOT NULL) WITHOUT ROWID",
 }
+DDL.update(SHARING_DDL)
 assert set(DDL) == set(TABLES)
 
 # power_rollup keeps ts and n as columns (for people reading the file with SQL) and the
