@@ -10,6 +10,7 @@
     │   └── LockedError          another process holds the lock (e.g. a sync runs)
     ├── ConfigWorkbookError      workbook invalid; carries every problem found
     ├── MailError                SMTP unreachable or refusing
+    ├── SharingError             energy sharing cannot run (unknown community, bad key)
     └── NotFoundError            asked for something that does not exist (or may not be seen)
 
 Library code raises these; only the edges (CLI, web) turn them into messages and exit codes.
@@ -69,6 +70,10 @@ class ConfigWorkbookError(VdeError):
 
 class MailError(VdeError):
     pass
+
+
+class SharingError(VdeError):
+    exit_code = 2
 
 
 class NotFoundError(VdeError):

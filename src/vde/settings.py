@@ -138,6 +138,28 @@ class Settings(BaseSettings):
     alerts_at: str | None = Field(
         None, description="In `vde serve`, run alerts daily at this local time (HH:MM)"
     )
+    sharing_price_shared: float = Field(
+        0.15, ge=0, description="Energy sharing: price a consumer pays for shared energy [EUR/kWh]"
+    )
+    sharing_price_supplier: float = Field(
+        0.32, ge=0, description="Energy sharing: supplier price of grid offtake [EUR/kWh]"
+    )
+    sharing_price_injection: float = Field(
+        0.04, ge=0, description="Energy sharing: price a supplier pays for injection [EUR/kWh]"
+    )
+    sharing_network_reduction: float = Field(
+        0.0, ge=0, description="Energy sharing: network-cost reduction per kWh shared [EUR/kWh]"
+    )
+    sharing_keys: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Energy sharing keys per community, in vde.toml: [[sharing_keys.CDBZ01]]"
+        " valid_from, method, shares, order (see README, Energy sharing)",
+    )
+    sharing_statement_emails: dict[str, str] = Field(
+        default_factory=dict,
+        description="Address of each member's monthly sharing statement, in vde.toml:"
+        " [sharing_statement_emails] CDB001 = 'name@example.org'; others go to smtp_recipients",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -230,7 +230,7 @@ def _key(spec) -> SharingKey:
                       redistribute=name != "fixed-noredistribute")  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(off=matrix, inj_scale=st.floats(0.0, 2.0), spec=keys, data=st.data())
 def test_identities_of_every_key(off, inj_scale, spec, data) -> None:
     inj = data.draw(hnp.arrays(np.float64, off.shape, elements=energy)) * inj_scale

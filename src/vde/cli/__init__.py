@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "users": "vde.cli.users:users",
     "demo": "vde.cli.demo:demo",
     "doctor": "vde.cli.doctor:doctor",
+    "sharing": "vde.cli.sharing:sharing",
 }
 
 
