@@ -122,9 +122,9 @@ def known_login(store: Store, login: str) -> bool:
 
 def authenticate(store: Store, login: str, password: str) -> User | None:
     """The user when the password is right; None otherwise (also for unknown logins)."""
-    user = store.get_user(normalise_login(login))
     if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
-        user = None  # no stored password is that long; do not hash megabytes
+        return None  # no stored password is that long: refuse without hashing
+    user = store.get_user(normalise_login(login))
     if user is None or not user.password_hash:
         # Spend the same time as a real check so timing does not tell logins apart.
         verify_password(_DUMMY_HASH, password)

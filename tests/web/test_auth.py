@@ -3,16 +3,32 @@ language. Each test gets a fresh store with accounts only (no power)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from vde.settings import Settings
+from vde.storage import open_store
 from vde.storage.base import Store
 from vde.web.app import create_app
-from vde.web.auth import SESSION_COOKIE, LoginGuard, create_invite, set_password, set_role
+from vde.web.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    LoginGuard,
+    WeakPasswordError,
+    create_invite,
+    session_version,
+    set_password,
+    set_role,
+    throttle_key,
+    verify_password,
+)
+from vde.web.throttle import MAX_VERIFIERS, verifier_slots
 
 from .conftest import csrf, login
 
@@ -208,3 +224,205 @@ def test_error_pages_are_html_and_api_errors_json(client):
     assert "Page introuvable" in r.text
     assert client.get("/admin").status_code == 403
     assert client.get("/api/nope").headers["content-type"].startswith("application/json")
+
+
+# --- issue 17: throttling, sessions, CSRF, passwords ------------------------------------------
+
+
+@pytest.mark.parametrize("variant", [" alice", "alice\t", "ALICE", "\talice "])
+def test_login_variants_share_the_throttle(client, variant):
+    for _ in range(5):
+        assert post_login(client, "alice", "nope").status_code == 401
+    assert post_login(client, variant, PW).status_code == 429
+    assert client.get("/api/me").status_code == 401
+
+
+def test_a_login_typed_with_spaces_is_the_same_login(client):
+    assert post_login(client, " alice\t", PW).status_code == 303
+    assert client.get("/api/me").json()["login"] == "alice"
+
+
+def test_logout_revokes_a_saved_cookie_server_side(client, accounts):
+    login(client, "alice", PW)
+    saved = client.cookies.get(SESSION_COOKIE)
+    with TestClient(client.app) as other:  # a second device of the same member
+        login(other, "alice", PW)
+        r = client.post("/logout", data={"csrf_token": csrf(client)}, follow_redirects=False)
+        assert r.status_code == 303
+        client.cookies.set(SESSION_COOKIE, saved)  # the attacker replays the copied cookie
+        assert client.get("/api/me").status_code == 401
+        assert other.get("/api/me").status_code == 401  # logout signs out every device
+    assert session_version(accounts, "alice") == 1
+    client.cookies.delete(SESSION_COOKIE)
+    login(client, "alice", PW)  # signing in again works
+    assert client.get("/api/me").status_code == 200
+
+
+def test_the_csrf_token_rotates_at_login(client):
+    before = csrf(client)
+    r = post_login(client, "alice", PW)
+    assert any(v.startswith(CSRF_COOKIE + "=") for v in r.headers.get_list("set-cookie"))
+    after = csrf(client)
+    assert after != before
+    r = client.post("/logout", data={"csrf_token": before}, follow_redirects=False)
+    assert r.status_code == 403  # the token known before login is worthless after it
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "status"),
+    [
+        ("origin", "https://evil.example", 403),
+        ("origin", "null", 403),
+        ("origin", "http://testserver", 303),
+        ("referer", "https://evil.example/login", 403),
+        ("referer", "http://testserver/login?next=/", 303),
+    ],
+)
+def test_posts_check_origin_and_referer(client, header, value, status):
+    data = {"login": "alice", "password": PW, "csrf_token": csrf(client)}
+    r = client.post("/login", data=data, headers={header: value}, follow_redirects=False)
+    assert r.status_code == status
+
+
+def test_the_owner_keeps_signing_in_from_a_known_device(accounts):
+    guard = LoginGuard(per_login=5, per_ip=8, global_login=3, max_backoff_s=600)
+    app = create_app(accounts, Settings(), login_guard=guard)
+    with TestClient(app) as owner, TestClient(app) as stranger:
+        assert post_login(owner, "alice", PW).status_code == 303  # marks the owner's device
+        owner.post("/logout", data={"csrf_token": csrf(owner)})
+        for i in range(3):  # an attack from other addresses reaches the global cap
+            with guard.attempt(throttle_key("alice"), f"10.0.0.{i}"):
+                pass
+        r = post_login(stranger, "alice", PW)
+        assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 600
+        assert post_login(owner, "alice", PW).status_code == 303
+
+
+def test_the_global_backoff_doubles_and_is_capped():
+    guard = LoginGuard(per_login=100, per_ip=100, global_login=2, max_backoff_s=4)
+    waits = []
+    for i in range(6):
+        try:
+            with guard.attempt("bob", f"10.1.0.{i}"):
+                waits.append(0)
+        except HTTPException as exc:
+            waits.append(int(exc.headers["Retry-After"]))
+            guard._backoff["bob"].last -= 100  # let the time pass, then fail again
+            with guard.attempt("bob", f"10.2.0.{i}"):
+                pass
+    assert waits[:2] == [0, 0]
+    assert waits[2:] == [1, 2, 4, 4]
+
+
+def test_failures_are_counted_before_the_check_under_parallel_load():
+    guard = LoginGuard(per_login=5, per_ip=100, verifiers=30)
+    verified, refused = [], []
+    barrier = threading.Barrier(30)
+
+    def try_once() -> None:
+        barrier.wait()
+        try:
+            with guard.attempt("carol", "10.9.9.9"):
+                time.sleep(0.05)  # the argon2 check
+                verified.append(1)
+        except HTTPException as exc:
+            refused.append(exc.status_code)
+
+    threads = [threading.Thread(target=try_once) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(verified) == 5 and refused == [429] * 25
+
+
+def test_argon2_checks_beyond_the_slots_get_429_at_once():
+    guard = LoginGuard(per_login=100, per_ip=100, verifiers=2)
+    with guard.attempt("a", "1.1.1.1"), guard.attempt("b", "1.1.1.2"):
+        t0 = time.monotonic()
+        with pytest.raises(HTTPException) as exc, guard.attempt("c", "1.1.1.3"):
+            pass
+        assert time.monotonic() - t0 < 0.1
+        assert exc.value.status_code == 429 and exc.value.headers["Retry-After"] == "1"
+    with guard.attempt("c", "1.1.1.3"):  # a busy refusal is not counted as a failure
+        pass
+
+
+def test_verifier_slots_come_from_memory():
+    per_check = 64 * 1024 * 1024
+    assert verifier_slots(0) == 1
+    assert verifier_slots(8 * per_check * 2) == 2
+    assert verifier_slots(1 << 40) == MAX_VERIFIERS
+    assert 1 <= verifier_slots() <= MAX_VERIFIERS
+
+
+WEAK = [
+    ("short-pw-1", "short"),
+    ("             ", "blank"),
+    ("\t \u00a0\u2003" * 4, "blank"),
+    ("password1234", "common"),
+    ("Motdepasse2026!", "common"),
+    ("qwertyuiop12", "common"),
+    ("zzzzzzzzzzzzzzzz", "common"),
+    ("alice-alice-2026", None),  # fine: not only the login
+    ("é" * 513, "long"),
+    ("x" * 1025, "long"),
+]
+
+
+@pytest.mark.parametrize(("password", "code"), WEAK)
+def test_password_policy(accounts, password, code):
+    if code is None:
+        set_password(accounts, "alice", password)
+        assert verify_password(accounts.get_user("alice").password_hash, password)
+        return
+    before = accounts.get_user("alice").password_hash
+    with pytest.raises(WeakPasswordError) as exc:
+        set_password(accounts, "alice", password)
+    assert exc.value.code == code
+    assert accounts.get_user("alice").password_hash == before  # stored data untouched
+
+
+def test_the_login_itself_is_refused_as_password(accounts):
+    accounts.replace_access([("quartier-solaire", "CDB009")])
+    with pytest.raises(WeakPasswordError):
+        set_password(accounts, "quartier-solaire", "Quartier-Solaire-99")
+
+
+def test_the_invite_form_applies_the_policy(client, accounts):
+    token, _ = create_invite(accounts, "carol")
+    form = {"login": "carol", "token": token, "csrf_token": csrf(client)}
+    for pw, text in [
+        ("abcdefghij1", "12 caractères"),
+        ("motdepasse123", "trop courant"),
+        ("   " * 5, "espaces"),
+        ("x" * 1100, "trop long"),
+    ]:
+        r = client.post("/invite", data={**form, "password": pw, "password2": pw})
+        assert r.status_code == 422 and text in r.text, pw
+    assert accounts.get_user("carol").password_hash is None
+
+
+@pytest.mark.parametrize(("password", "message"), [(" " * 14, "only spaces"), ("é" * 600, "1024")])
+def test_the_cli_applies_the_policy(store_url, password, message):
+    from click.testing import CliRunner
+
+    from vde.cli import cli
+
+    with open_store(store_url) as s:
+        s.replace_access([("alice", "CDB001")])
+    r = CliRunner().invoke(
+        cli,
+        ["users", "set-password", "alice", "--password-stdin", "--db", store_url],
+        input=password,
+    )
+    assert r.exit_code == 1 and message in r.output
+    assert password not in r.output
+    with open_store(store_url) as s:
+        assert s.get_user("alice") is None
+
+
+def test_an_oversized_password_fails_without_hashing(client):
+    t0 = time.monotonic()
+    r = post_login(client, "alice", "p" * 4000)
+    assert r.status_code == 401 and time.monotonic() - t0 < 2
