@@ -83,7 +83,7 @@ def test_show_json_round_trips(run, wb: Path) -> None:
                 "prod": r.prod,
                 "cons": r.cons,
                 "ve": r.ve,
-                "start": iso_utc(r.start_ts),
+                "start": iso_utc(r.start_ts) if r.start_ts else None,  # blank StartDate
                 "start_ts": r.start_ts,
             }
             for r in ROWS

@@ -4,7 +4,9 @@
 478 sensor rows, 60 installations (57 homes + 3 groups with sensors), a 4th captioned
 group without sensors, 206 distinct sensors each under 2+ installations, 54 Fluksometers,
 177 access rows for 81 logins (62 see 2, 17 see 3, 2 see 1), 25 installations in the
-access sheet without sensors, blank signs and the text '1'/'-1' in VE.
+access sheet without sensors, blank signs and the text '1'/'-1' in VE, and a blank
+StartDate on every row of 18 homes (60 rows: ``NO_START_HOMES``; their group rows keep
+the date).
 ``edit_sheet`` rewrites a saved workbook's sheet to build the broken variants.
 """
 
@@ -12,12 +14,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from openpyxl import load_workbook
 
-from vde.models import SensorRow
+from vde.models import NO_START_TS, SensorRow
 from vde.processing.workbook import (
     SHEET_ACCESS,
     SHEET_CAPTIONS,
@@ -37,6 +40,11 @@ EV = [
     ("Borne VE", 0, 0, 0, 1),
     ("Borne VE-", 0, 0, 0, -1),
 ]
+
+
+#: The 18 homes whose own rows have a blank StartDate: 12 three-sensor homes of group A
+#: and 6 four-sensor homes of group B (CDB045 with its EV charger among them) = 60 rows.
+NO_START_HOMES = tuple(f"CDB{i:03d}" for i in [*range(29, 41), *range(41, 47)])
 
 
 def hex32(rng: random.Random) -> str:
@@ -69,7 +77,11 @@ def real_shape(
     a_homes = homes[:40]
     c_homes = homes[:15] + homes[26:28]
     groups = {"CDBA01": a_homes, "CDBA02": homes[40:], "CDBA03": c_homes}
-    rows = [r for h in homes for r in home_rows[h]]
+    rows = [
+        replace(r, start_ts=NO_START_TS) if h in NO_START_HOMES else r
+        for h in homes
+        for r in home_rows[h]
+    ]
     for group, members in groups.items():
         rows += [
             SensorRow(
@@ -242,9 +254,9 @@ INVALID = {
         lambda p: set_cell(p, S, 4, "StartDate", 1e12),
         ["StartDate in row 4 is not a date"],
     ),
-    "blank start": (
-        lambda p: set_cell(p, S, 4, "StartDate", None),
-        ["StartDate in row 4 is not a date"],
+    "start date text": (
+        lambda p: set_cell(p, S, 4, "StartDate", "bientôt"),
+        ["row 4, column StartDate, value 'bientôt'", "StartDate in row 4 is not a date"],
     ),
     "blank access": (
         lambda p: set_cell(p, SHEET_ACCESS, 3, "Login", None),

@@ -12,7 +12,7 @@ import click
 from vde.cli.common import db_option, with_store
 from vde.errors import ConfigWorkbookError, NotFoundError
 from vde.logs import mask
-from vde.models import ConfigVersion, SensorRow
+from vde.models import NO_START_TS, ConfigVersion, SensorRow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -46,7 +46,8 @@ def _row_dict(r: SensorRow) -> dict:
     return {
         **fields,
         "token": mask(r.token),  # secret: only its last characters
-        "start": iso_utc(r.start_ts),
+        # a blank StartDate: the sensor counts for the installation from its first data
+        "start": iso_utc(r.start_ts) if r.start_ts != NO_START_TS else None,
     }
 
 
@@ -65,16 +66,34 @@ def config() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
 @click.option("--no-recompute", is_flag=True, help="Do not recompute changed installations now.")
+@click.option(
+    "--allow-empty-access",
+    is_flag=True,
+    help="Accept an access sheet without rows (every member then loses access).",
+)
 @db_option
 @with_store
-def import_cmd(path: Path, only: str | None, dry_run: bool, no_recompute: bool, store) -> None:
+def import_cmd(
+    path: Path,
+    only: str | None,
+    dry_run: bool,
+    no_recompute: bool,
+    allow_empty_access: bool,
+    store,
+) -> None:
     """Validate the workbook at PATH and import it (all or nothing)."""
     from vde.processing.configdiff import format_diff
     from vde.sync.importer import import_workbook
 
     try:
         res = import_workbook(
-            store, path, only=only, dry_run=dry_run, recompute=not no_recompute, progress=True
+            store,
+            path,
+            only=only,
+            dry_run=dry_run,
+            recompute=not no_recompute,
+            progress=True,
+            allow_empty_access=allow_empty_access,
         )
     except ConfigWorkbookError as exc:
         for problem in exc.problems:
@@ -128,6 +147,10 @@ def list_cmd(as_json: bool, store) -> None:
                 "sensors": len({r.sensor_id for r in rows}),
                 "content_hash": content_hash,
                 "current": i == len(versions) - 1,
+                # installations with a blank StartDate on some row (no start limit)
+                "no_start_date": sorted(
+                    {r.installation_id for r in rows if r.start_ts == NO_START_TS}
+                ),
             }
         )
     if as_json:
@@ -139,6 +162,8 @@ def list_cmd(as_json: bool, store) -> None:
     click.echo(f"{'version id':>16}  {'imported (UTC)':27}  {'rows':>5} {'inst':>5} {'sensors':>7}")
     for v in out:
         mark = "  current" if v["current"] else ""
+        if v["no_start_date"]:
+            mark += f"  ({len(v['no_start_date'])} installation(s) with no start date)"
         click.echo(
             f"{v['version_id']:>16}  {v['version']:27}  {v['rows']:>5} "
             f"{v['installations']:>5} {v['sensors']:>7}{mark}"
@@ -177,7 +202,7 @@ def show_cmd(version: str | None, as_json: bool, store) -> None:
         click.echo(
             f"{r['installation_id']:12} {r['sensor_id']:32} {r['token']:6} {r['flm_id']:12} "
             f"{r['function'][:16]:16} {r['net']:>3} {r['prod']:>4} {r['cons']:>4} {r['ve']:>3}  "
-            f"{r['start']}"
+            f"{r['start'] or 'no start date'}"
         )
 
 

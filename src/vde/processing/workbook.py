@@ -21,7 +21,18 @@ from openpyxl.utils.datetime import from_excel
 from openpyxl.utils.exceptions import InvalidFileException
 
 from vde.logs import mask
-from vde.models import SensorRow
+from vde.models import NO_START_TS, SensorRow
+from vde.processing.xlsxsafe import (
+    CAPTION_MAX,
+    FUNCTION_MAX,
+    ID_MAX,
+    ID_RE,
+    LOGIN_MAX,
+    MAX_ROWS,
+    archive_problem,
+    control_chars,
+    stream_rows,
+)
 from vde.timeutil import BRUSSELS
 
 SHEET_SENSORS = "Export_InstallationSensors"
@@ -80,7 +91,8 @@ def write_workbook(
         Destination .xlsx file (overwritten).
     rows : list of SensorRow
         One sheet row per (installation, sensor); signs 0 are written as blank cells, VE as
-        the text '1'/'-1', StartDate as a naive Europe/Brussels datetime.
+        the text '1'/'-1', StartDate as a naive Europe/Brussels datetime (blank for
+        ``NO_START_TS``).
     access : list of (login, installation_id)
         Rows of the Export_Access sheet.
     captions : dict
@@ -94,7 +106,7 @@ def write_workbook(
         ws.append(
             [
                 r.installation_id,
-                ts_to_excel(r.start_ts),
+                None if r.start_ts == NO_START_TS else ts_to_excel(r.start_ts),
                 r.flm_id,
                 r.function,
                 _sign_cell(r.net),
@@ -181,6 +193,13 @@ class ParsedWorkbook:
         return not self.errors
 
 
+def _col(index: int) -> str:
+    """Excel column letters of a 0-based column index."""
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
 def _show(value: Any) -> str:
     """A cell value as it may appear in a message (short, quoted text)."""
     if isinstance(value, datetime):
@@ -207,11 +226,21 @@ class _Sheet:
     def __init__(self, name: str, ws: Any, required: tuple[str, ...], out: list[Problem]):
         self.name = name
         self.out = out
-        rows = ws.iter_rows(values_only=True)
+        rows = stream_rows(ws)
         header = next(rows, None) or ()
         self.index = {}
         for i, h in enumerate(header):
             key = _text(h)
+            if key in self.index and key in required:
+                # which of the two is meant is a guess: refuse rather than pick one
+                self.error(
+                    1,
+                    key,
+                    None,
+                    f"column '{key}' appears twice in row 1 "
+                    f"(columns {_col(self.index[key])} and {_col(i)})",
+                    "delete or rename one of the two columns",
+                )
             if key and key not in self.index:
                 self.index[key] = i
         self.missing = [c for c in required if c not in self.index]
@@ -224,8 +253,24 @@ class _Sheet:
                 f"add a header cell named exactly '{col}' in row 1 "
                 f"(found: {', '.join(self.index) or 'no headers'})",
             )
+        if any(p.level == "error" and p.sheet == name and p.row == 1 for p in out):
+            self.missing.append("(duplicated)")  # header unusable: do not read the rows
         # Row numbers as Excel shows them; fully blank rows (Excel leftovers) are skipped.
-        self.rows = [(n, r) for n, r in enumerate(rows, start=2) if any(_text(v) for v in r)]
+        self.rows: list[tuple[int, tuple]] = []
+        for n, r in enumerate(rows, start=2):
+            if not any(_text(v) for v in r):
+                continue
+            if len(self.rows) >= MAX_ROWS - 1:
+                self.error(
+                    n,
+                    None,
+                    None,
+                    f"sheet has more than {MAX_ROWS - 1:,} rows",
+                    "a configuration is far smaller: check that this is the right file",
+                )
+                self.missing.append("(too many rows)")
+                break
+            self.rows.append((n, r))
 
     def cell(self, row: tuple, column: str) -> Any:
         i = self.index[column]
@@ -265,6 +310,9 @@ def _parse_sign(sh: _Sheet, n: int, column: str, value: Any) -> int | None:
 
 
 def _parse_start(sh: _Sheet, n: int, value: Any) -> int:
+    """UTC epoch [s] of a StartDate cell; ``NO_START_TS`` when blank (no start limit)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return NO_START_TS
     if isinstance(value, datetime):
         return excel_to_ts(value)
     if isinstance(value, date):
@@ -279,11 +327,52 @@ def _parse_start(sh: _Sheet, n: int, value: Any) -> int:
     sh.error(
         n,
         "StartDate",
-        _show(value) if value is not None else "blank",
+        _show(value),
         f"StartDate in row {n} is not a date",
-        "enter the date the sensor started counting for this installation, e.g. 2021-03-01",
+        "enter the date the sensor started counting for this installation, e.g. 2021-03-01, "
+        "or leave the cell blank (no start limit)",
     )
-    return 0
+    return NO_START_TS
+
+
+def _check_text(
+    sh: _Sheet, n: int, column: str, raw: Any, *, limit: int, safe_id: bool = False
+) -> bool:
+    """Report a text cell that is too long, holds control characters or (ids) unsafe ones.
+
+    Control characters are looked for in the raw cell: a trailing tab or line break is an
+    error, not something to strip silently.
+    """
+    text = _text(raw)
+    bad = control_chars(raw) if isinstance(raw, str) else []
+    if bad:
+        sh.error(
+            n,
+            column,
+            _show(raw),
+            f"{column} in row {n} contains control character(s) {', '.join(bad[:5])}",
+            "retype the cell: line breaks, tabs and invisible characters are not allowed",
+        )
+        return False
+    if len(text) > limit:
+        sh.error(
+            n,
+            column,
+            _show(text),
+            f"{column} in row {n} is {len(text)} characters long, at most {limit} allowed",
+            f"shorten it to {limit} characters or fewer",
+        )
+        return False
+    if safe_id and text and not ID_RE.fullmatch(text):
+        sh.error(
+            n,
+            column,
+            _show(text),
+            f"{column} in row {n} has characters other than letters, digits, '-', '_' and '.'",
+            "ids are used in links and file names: use e.g. CDB001",
+        )
+        return False
+    return True
 
 
 def _parse_id(sh: _Sheet, n: int, column: str, value: Any, *, secret: bool) -> str:
@@ -324,6 +413,7 @@ def _read_sensors(sh: _Sheet) -> list[SensorRow]:
     first_row: dict[tuple[str, str], int] = {}
     token_of: dict[str, tuple[str, int]] = {}
     bad_net: set[str] = set()
+    no_start: dict[str, list[int]] = {}
     for n, r in sh.rows:
         inst = _text(sh.cell(r, "InstallationId"))
         if not inst:
@@ -334,12 +424,22 @@ def _read_sensors(sh: _Sheet) -> list[SensorRow]:
                 f"InstallationId in row {n} is empty",
                 "enter the home or group id, e.g. CDB001",
             )
+        _check_text(
+            sh, n, "InstallationId", sh.cell(r, "InstallationId"), limit=ID_MAX, safe_id=True
+        )
+        flm_id = _text(sh.cell(r, "FlmId"))
+        _check_text(sh, n, "FlmId", sh.cell(r, "FlmId"), limit=ID_MAX, safe_id=True)
+        function = _text(sh.cell(r, "Function"))
+        _check_text(sh, n, "Function", sh.cell(r, "Function"), limit=FUNCTION_MAX)
         sensor_id = _parse_id(sh, n, "SensorId", sh.cell(r, "SensorId"), secret=False)
         token = _parse_id(sh, n, "Token", sh.cell(r, "Token"), secret=True)
         signs = {c: _parse_sign(sh, n, c, sh.cell(r, c)) for c in SIGN_COLUMNS}
         if signs["Network"] is None:
             bad_net.add(inst)  # already reported: no second "no Network sensor" error
-        start_ts = _parse_start(sh, n, sh.cell(r, "StartDate"))
+        start_cell = sh.cell(r, "StartDate")
+        start_ts = _parse_start(sh, n, start_cell)
+        if _text(start_cell) == "":
+            no_start.setdefault(inst, []).append(n)
         key = (inst, sensor_id)
         if inst and sensor_id and key in first_row:
             sh.error(
@@ -365,8 +465,8 @@ def _read_sensors(sh: _Sheet) -> list[SensorRow]:
                 installation_id=inst,
                 sensor_id=sensor_id,
                 token=token,
-                flm_id=_text(sh.cell(r, "FlmId")),
-                function=_text(sh.cell(r, "Function")),
+                flm_id=flm_id,
+                function=function,
                 net=signs["Network"] or 0,
                 prod=signs["Prod"] or 0,
                 cons=signs["Cons"] or 0,
@@ -375,7 +475,22 @@ def _read_sensors(sh: _Sheet) -> list[SensorRow]:
             )
         )
     _check_network(sh, rows, bad_net)
+    _warn_no_start(sh, no_start)
     return rows
+
+
+def _warn_no_start(sh: _Sheet, no_start: dict[str, list[int]]) -> None:
+    # One warning per installation: the real workbook leaves every row of some homes blank.
+    for inst, ns in no_start.items():
+        shown = ", ".join(map(str, ns[:10])) + (", ..." if len(ns) > 10 else "")
+        sh.warning(
+            ns[0],
+            "StartDate",
+            "blank",
+            f"installation {inst}: StartDate blank in row(s) {shown}: no start limit",
+            "its sensors count from their first data; sync backfills them over "
+            "backfill_horizon like any new sensor",
+        )
 
 
 def _check_network(sh: _Sheet, rows: list[SensorRow], skip: set[str]) -> None:
@@ -398,10 +513,19 @@ def _check_network(sh: _Sheet, rows: list[SensorRow], skip: set[str]) -> None:
             )
 
 
+#: Limits of the text columns of the access and captions sheets: (length, id-safe).
+_PAIR_LIMITS: dict[str, tuple[int, bool]] = {
+    "Login": (LOGIN_MAX, False),
+    "InstallationId": (ID_MAX, True),
+    "Caption": (CAPTION_MAX, False),
+}
+
+
 def _read_pairs(sh: _Sheet, columns: tuple[str, str]) -> list[tuple[int, str, str]]:
     out = []
     for n, r in sh.rows:
         a, b = (_text(sh.cell(r, c)) for c in columns)
+        good = True
         for col, v in zip(columns, (a, b), strict=True):
             if not v:
                 sh.error(
@@ -411,7 +535,10 @@ def _read_pairs(sh: _Sheet, columns: tuple[str, str]) -> list[tuple[int, str, st
                     f"{col} in row {n} is empty",
                     f"fill in {col} or delete the row",
                 )
-        if a and b:
+                continue
+            limit, safe_id = _PAIR_LIMITS[col]
+            good &= _check_text(sh, n, col, sh.cell(r, col), limit=limit, safe_id=safe_id)
+        if a and b and good:
             out.append((n, a, b))
     return out
 
@@ -460,7 +587,9 @@ def _unreadable(path: str | Path, reason: str) -> Problem:
     )
 
 
-def read_workbook(path: str | Path, parts: tuple[str, ...] = tuple(PARTS)) -> ParsedWorkbook:
+def read_workbook(
+    path: str | Path, parts: tuple[str, ...] = tuple(PARTS), *, allow_empty_access: bool = False
+) -> ParsedWorkbook:
     """Read and validate a configuration workbook; every problem is reported, none raised.
 
     Parameters
@@ -469,20 +598,28 @@ def read_workbook(path: str | Path, parts: tuple[str, ...] = tuple(PARTS)) -> Pa
         The .xlsx file.
     parts : tuple of str
         Which of "sensors", "access", "captions" to read (the others' sheets may be absent).
+    allow_empty_access : bool
+        Accept an access sheet without rows (it would leave every member without access,
+        so by default it is an error).
 
     Returns
     -------
     ParsedWorkbook
         Rows (StartDate converted from Europe/Brussels local time to UTC epoch [s]), access
         pairs, captions, and problems with Excel row numbers (header = 1). Blank signs are 0;
-        the text '1'/'-1' is a sign. Access rows naming installations without sensors are
-        warnings, not errors.
+        the text '1'/'-1' is a sign; a blank StartDate is ``NO_START_TS`` with one warning
+        per installation. Access rows naming installations without sensors are warnings,
+        not errors. Oversized archives, sheets and cells are errors (see ``xlsxsafe``).
     """
     out = ParsedWorkbook(parts=tuple(parts))
     with warnings.catch_warnings():
         # openpyxl warns about styles and extensions of exported files: not our problems
         warnings.simplefilter("ignore", UserWarning)
         try:
+            too_big = archive_problem(path)
+            if too_big:
+                reason = f"refused before reading: {too_big}"
+                return ParsedWorkbook(parts=tuple(parts), problems=[_unreadable(path, reason)])
             _read(path, parts, out)
         except (InvalidFileException, BadZipFile, KeyError, ValueError, ParseError) as exc:
             reason = f"not an .xlsx workbook: {type(exc).__name__}"
@@ -490,6 +627,19 @@ def read_workbook(path: str | Path, parts: tuple[str, ...] = tuple(PARTS)) -> Pa
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             return ParsedWorkbook(parts=tuple(parts), problems=[_unreadable(path, reason)])
+    if "access" in parts and out.ok and not out.access and not allow_empty_access:
+        out.problems.append(
+            Problem(
+                "error",
+                SHEET_ACCESS,
+                None,
+                None,
+                None,
+                "the access sheet has no rows: importing it would leave every member without "
+                "access to any installation",
+                "fill the sheet, or pass --allow-empty-access if that is what you want",
+            )
+        )
     if "sensors" in parts and "access" in parts and out.rows:
         _warn_unequipped(out)
     return out
@@ -498,7 +648,24 @@ def read_workbook(path: str | Path, parts: tuple[str, ...] = tuple(PARTS)) -> Pa
 def _read(path: str | Path, parts: tuple[str, ...], out: ParsedWorkbook) -> None:
     wb = load_workbook(str(path), read_only=True, data_only=True)
     try:
-        names = {name.strip(): name for name in wb.sheetnames}
+        names: dict[str, str] = {}
+        for name in wb.sheetnames:
+            key = name.strip()
+            if key in names and key in PARTS.values():
+                # "Export_Access " next to "Export_Access": which one is meant is a guess
+                out.problems.append(
+                    Problem(
+                        "error",
+                        key,
+                        None,
+                        None,
+                        None,
+                        f"two sheets are named '{key}' once spaces are ignored: "
+                        f"{names[key]!r} and {name!r}",
+                        "delete or rename one of them",
+                    )
+                )
+            names.setdefault(key, name)
         required = {
             "sensors": tuple(SENSOR_COLUMNS),
             "access": ACCESS_COLUMNS,
@@ -507,6 +674,8 @@ def _read(path: str | Path, parts: tuple[str, ...], out: ParsedWorkbook) -> None
         readers = {"sensors": _read_sensors, "access": _read_access, "captions": _read_captions}
         for part in parts:
             sheet = PARTS[part]
+            if any(p.sheet == sheet and p.row is None for p in out.errors):
+                continue  # ambiguous, reported above
             if sheet not in names:
                 out.problems.append(
                     Problem(

@@ -22,21 +22,22 @@ class SQLiteMiscMixin(Store):
 
     # --- configuration ------------------------------------------------------------------------------------
     def save_config_version(self, version: ConfigVersion) -> None:
-        vid = int(version.version_id)
-        rows = [(vid, *(getattr(r, col) for col in c.SENSOR_COLUMNS)) for r in version.rows]
+        self.save_config(version, None, None)
 
+    def save_config(
+        self,
+        version: ConfigVersion | None,
+        access: Iterable[tuple[str, str]] | None,
+        captions: dict[str, str] | None,
+    ) -> None:
+        # one transaction: an import never leaves a version without its access list
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM sensors_config WHERE version_id = ?", (vid,))
-            conn.executemany(
-                f"INSERT INTO sensors_config (version_id, {', '.join(c.SENSOR_COLUMNS)})"
-                f" VALUES (?, {', '.join('?' * len(c.SENSOR_COLUMNS))})",
-                rows,
-            )
-            conn.execute(
-                "INSERT OR REPLACE INTO config_versions (version_id, created_ts, content_hash)"
-                " VALUES (?, ?, ?)",
-                (vid, vid // 1_000_000, version.content_hash()),
-            )
+            if version is not None:
+                _write_version(conn, version)
+            if access is not None:
+                _write_access(conn, access)
+            if captions is not None:
+                _write_captions(conn, captions)
 
         self._tx(run)
 
@@ -67,13 +68,7 @@ class SQLiteMiscMixin(Store):
         )
 
     def replace_access(self, pairs: Iterable[tuple[str, str]]) -> None:
-        rows = sorted(set(pairs))
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM access")
-            conn.executemany("INSERT INTO access (login, installation_id) VALUES (?, ?)", rows)
-
-        self._tx(run)
+        self.save_config(None, pairs, None)
 
     def access(self) -> list[tuple[str, str]]:
         return [
@@ -89,13 +84,7 @@ class SQLiteMiscMixin(Store):
         ]
 
     def replace_captions(self, captions: dict[str, str]) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute('DELETE FROM "group"')
-            conn.executemany(
-                'INSERT INTO "group" (installation_id, caption) VALUES (?, ?)', captions.items()
-            )
-
-        self._tx(run)
+        self.save_config(None, None, captions)
 
     def captions(self) -> dict[str, str]:
         return dict(self._q('SELECT installation_id, caption FROM "group" ORDER BY 1'))
@@ -226,3 +215,34 @@ class SQLiteMiscMixin(Store):
                 "DELETE FROM locks WHERE name = ? AND owner = ?", (name, self._owner)
             )
         )
+
+
+# --- configuration writes, inside the caller's transaction ---------------------------------------
+def _write_version(conn: sqlite3.Connection, version: ConfigVersion) -> None:
+    vid = int(version.version_id)
+    rows = [(vid, *(getattr(r, col) for col in c.SENSOR_COLUMNS)) for r in version.rows]
+    conn.execute("DELETE FROM sensors_config WHERE version_id = ?", (vid,))
+    conn.executemany(
+        f"INSERT INTO sensors_config (version_id, {', '.join(c.SENSOR_COLUMNS)})"
+        f" VALUES (?, {', '.join('?' * len(c.SENSOR_COLUMNS))})",
+        rows,
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO config_versions (version_id, created_ts, content_hash)"
+        " VALUES (?, ?, ?)",
+        (vid, vid // 1_000_000, version.content_hash()),
+    )
+
+
+def _write_access(conn: sqlite3.Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    conn.execute("DELETE FROM access")
+    conn.executemany(
+        "INSERT INTO access (login, installation_id) VALUES (?, ?)", sorted(set(pairs))
+    )
+
+
+def _write_captions(conn: sqlite3.Connection, captions: dict[str, str]) -> None:
+    conn.execute('DELETE FROM "group"')
+    conn.executemany(
+        'INSERT INTO "group" (installation_id, caption) VALUES (?, ?)', captions.items()
+    )
