@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 # --- configuration -----------------------------------------------------------------------
+
+#: ``SensorRow.start_ts`` of a row whose StartDate is blank: no start limit (the sensor
+#: belongs to the installation from its first data; sync backfills it like any new sensor).
+NO_START_TS = 0
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class SensorRow:
     cons: int  # sign in consumption (informative)
     ve: int  # electric-vehicle sign (informative)
     start_ts: int  # when the sensor started counting for this installation [UTC epoch s]
+    # (NO_START_TS = 0 when the workbook's StartDate is blank: no start limit)
 
     def public_fields(self) -> dict:
         """Every field that may be shown or returned by an API: all but the token."""
@@ -56,7 +62,15 @@ class ConfigVersion:
         return sorted({r.installation_id for r in self.rows})
 
     def rows_of(self, installation_id: str) -> list[SensorRow]:
-        return [r for r in self.rows if r.installation_id == installation_id]
+        return list(self._by_installation.get(installation_id, ()))
+
+    @cached_property
+    def _by_installation(self) -> dict[str, list[SensorRow]]:
+        # one pass, kept: rows_of per installation was a scan of every row (quadratic)
+        out: dict[str, list[SensorRow]] = {}
+        for r in self.rows:
+            out.setdefault(r.installation_id, []).append(r)
+        return out
 
     def sensors(self) -> dict[str, SensorRow]:
         """Distinct sensors: sensor_id -> the row with the earliest start (fetched once)."""

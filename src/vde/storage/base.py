@@ -194,6 +194,20 @@ class Store(abc.ABC):
         """Replace the whole access list with (login, installation_id) pairs."""
 
     @abc.abstractmethod
+    def save_config(
+        self,
+        version: ConfigVersion | None,
+        access: Iterable[tuple[str, str]] | None,
+        captions: dict[str, str] | None,
+    ) -> None:
+        """Save an import all or nothing: a new version, the whole access list, the captions.
+
+        A part that is None is left as it is. When the write fails, readers keep seeing the
+        previous version, access list and captions (SQLite: one transaction; Cassandra: the
+        new rows are staged, then made current by one small logged batch).
+        """
+
+    @abc.abstractmethod
     def access(self) -> list[tuple[str, str]]: ...
 
     @abc.abstractmethod

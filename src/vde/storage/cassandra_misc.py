@@ -5,6 +5,14 @@ Whole-list replaces (access, captions, a config version, a sensor's missing inte
 are one single-partition batch: the delete of the old partition is written one
 microsecond before the new rows (``USING TIMESTAMP``), so the new rows win and a reader
 never sees a half-replaced list.
+
+A configuration import spans several tables, and a logged batch of a whole fleet's rows
+would pass Cassandra's batch size limit. So ``save_config`` stages: the new version's
+sensor rows go to their own partition (invisible until listed in ``config_versions``), the
+access list and captions to a new partition ``bucket`` each; then one small logged batch
+lists the version and points the meta keys ``access_bucket`` / ``captions_bucket`` at the
+new partitions. Until that batch is applied readers see the previous configuration; a
+failed import leaves only unreferenced staged rows, replaced by the next import.
 """
 
 from __future__ import annotations
@@ -174,21 +182,77 @@ class CassandraMiscMixin(Store):
 
     # --- configuration -------------------------------------------------------------------------
     def save_config_version(self, version: ConfigVersion) -> None:
-        vid = int(version.version_id)
-        cols = cs.SENSOR_CQL
-        self._replace_partition(
-            "sensors_config",
-            "DELETE FROM {ks}.sensors_config USING TIMESTAMP ? WHERE version_id = ?",
-            (vid,),
-            f"INSERT INTO {{ks}}.sensors_config (version_id, {cols}) VALUES (?, {', '.join('?' * len(c.SENSOR_COLUMNS))})"
-            " USING TIMESTAMP ?",
-            [(vid, *(getattr(r, k) for k in c.SENSOR_COLUMNS)) for r in version.rows],
-        )
-        self._dirty.add("config_versions")
-        self._exec(
-            "INSERT INTO {ks}.config_versions (bucket, version_id, created_ts, content_hash) VALUES (0, ?, ?, ?)",
-            (vid, vid // 1_000_000, version.content_hash()),
-        )
+        self.save_config(version, None, None)
+
+    def _bucket(self, key: str) -> int:
+        """The partition of the access list or captions in use (0 before any import)."""
+        value = self.get_meta(key)
+        return int(value) if value is not None else 0
+
+    def save_config(
+        self,
+        version: ConfigVersion | None,
+        access: Iterable[tuple[str, str]] | None,
+        captions: dict[str, str] | None,
+    ) -> None:
+        # stage every new row where no reader looks yet (see the module docstring) ...
+        commit: list[tuple[str, tuple]] = []
+        if version is not None:
+            vid = int(version.version_id)
+            cols = cs.SENSOR_CQL
+            self._replace_partition(
+                "sensors_config",
+                "DELETE FROM {ks}.sensors_config USING TIMESTAMP ? WHERE version_id = ?",
+                (vid,),
+                f"INSERT INTO {{ks}}.sensors_config (version_id, {cols}) VALUES (?, {', '.join('?' * len(c.SENSOR_COLUMNS))})"
+                " USING TIMESTAMP ?",
+                [(vid, *(getattr(r, k) for k in c.SENSOR_COLUMNS)) for r in version.rows],
+            )
+            self._dirty.add("config_versions")
+            commit.append(
+                (
+                    "INSERT INTO {ks}.config_versions (bucket, version_id, created_ts, content_hash) VALUES (0, ?, ?, ?)",
+                    (vid, vid // 1_000_000, version.content_hash()),
+                )
+            )
+        old: list[tuple[str, int]] = []
+        for key, table, cql, rows in (
+            (
+                "access_bucket",
+                "access",
+                "INSERT INTO {ks}.access (bucket, login, installation_id) VALUES (?, ?, ?) USING TIMESTAMP ?",
+                None if access is None else sorted(set(access)),
+            ),
+            (
+                "captions_bucket",
+                "group",
+                'INSERT INTO {ks}."group" (bucket, installation_id, caption) VALUES (?, ?, ?) USING TIMESTAMP ?',
+                None if captions is None else sorted(captions.items()),
+            ),
+        ):
+            if rows is None:
+                continue
+            current = self._bucket(key)
+            staged = current + 1
+            self._replace_partition(
+                table,
+                f"DELETE FROM {cs.qname('{ks}', table)} USING TIMESTAMP ? WHERE bucket = ?",
+                (staged,),
+                cql,
+                [(staged, *r) for r in rows],
+            )
+            commit.append(("INSERT INTO {ks}.meta (key, value) VALUES (?, ?)", (key, str(staged))))
+            old.append((table, current))
+        if not commit:
+            return
+        # ... then make them current at once
+        self._dirty.add("meta")
+        batch = BatchStatement(batch_type=BatchType.LOGGED)
+        for cql, params in commit:
+            batch.add(self._ps(cql), params)
+        self._exec_many([(batch, None)])
+        for table, bucket in old:  # unreferenced now; a failure here only leaves garbage
+            self._exec(f"DELETE FROM {cs.qname('{ks}', table)} WHERE bucket = ?", (bucket,))
 
     def config_versions(self) -> list[tuple[int, str]]:
         rows = self._exec(
@@ -218,38 +282,33 @@ class CassandraMiscMixin(Store):
         )
 
     def replace_access(self, pairs: Iterable[tuple[str, str]]) -> None:
-        self._replace_partition(
-            "access",
-            "DELETE FROM {ks}.access USING TIMESTAMP ? WHERE bucket = ?",
-            (0,),
-            "INSERT INTO {ks}.access (bucket, login, installation_id) VALUES (0, ?, ?) USING TIMESTAMP ?",
-            sorted(set(pairs)),
-        )
+        self.save_config(None, pairs, None)
 
     def access(self) -> list[tuple[str, str]]:
         return [
             tuple(r)
-            for r in self._exec("SELECT login, installation_id FROM {ks}.access WHERE bucket = 0")
+            for r in self._exec(
+                "SELECT login, installation_id FROM {ks}.access WHERE bucket = ?",
+                (self._bucket("access_bucket"),),
+            )
         ]
 
     def installations_for(self, login: str) -> list[str]:
         rows = self._exec(
-            "SELECT installation_id FROM {ks}.access WHERE bucket = 0 AND login = ?", (login,)
+            "SELECT installation_id FROM {ks}.access WHERE bucket = ? AND login = ?",
+            (self._bucket("access_bucket"), login),
         )
         return [r[0] for r in rows]
 
     def replace_captions(self, captions: dict[str, str]) -> None:
-        self._replace_partition(
-            "group",
-            'DELETE FROM {ks}."group" USING TIMESTAMP ? WHERE bucket = ?',
-            (0,),
-            'INSERT INTO {ks}."group" (bucket, installation_id, caption) VALUES (0, ?, ?) USING TIMESTAMP ?',
-            sorted(captions.items()),
-        )
+        self.save_config(None, None, captions)
 
     def captions(self) -> dict[str, str]:
         return dict(
-            self._exec('SELECT installation_id, caption FROM {ks}."group" WHERE bucket = 0')
+            self._exec(
+                'SELECT installation_id, caption FROM {ks}."group" WHERE bucket = ?',
+                (self._bucket("captions_bucket"),),
+            )
         )
 
     # --- missing, sync state ----------------------------------------------------------------------
