@@ -39,8 +39,11 @@ format: setup
 	$(BIN)/ruff format src tests bench scripts
 	$(BIN)/ruff check --fix src tests bench scripts
 
+# Tests run on every core (pytest-xdist, one test file per worker at a time; the workers
+# share one Cassandra node, each in its own keyspace). PYTEST_JOBS=0 runs them in one process.
+PYTEST_JOBS ?= auto
 test: setup system-deps cassandra lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/vde demo

@@ -4,18 +4,21 @@
   ``sqlite`` (a file in tmp_path) and ``cassandra`` (the session's real node);
 - ``store_url``: the URL string of such a fresh store (for CLI / subprocess tests);
 - ``sqlite_store`` / ``cassandra_store``: one backend only;
-- ``cassandra_node``: (host, port) of the node started once per session
-  (or the running node named by env ``VDE_TEST_CASSANDRA=host:port``).
+- ``cassandra_node``: (host, port) of the node started once per session — once per run
+  under pytest-xdist, shared by the workers — or the running node named by env
+  ``VDE_TEST_CASSANDRA=host:port``.
 
-Cassandra isolation: one keyspace per session (created once, dropped at the end) and
-TRUNCATE of the tables a test wrote between tests, which is far faster than a keyspace
-per test (~0.1-0.4 s per test against ~10 s for a keyspace). ``store`` only knows what was
+Cassandra isolation: one keyspace per test process (each xdist worker has its own; created
+once, dropped at the end) and TRUNCATE of the tables a test wrote between tests, which is
+far faster than a keyspace per test (~0.1-0.4 s per test against ~10 s for a keyspace). ``store`` only knows what was
 written through it: a test that opens other connections to the same database (another
 process, ``open_store(store.url)``) should use ``store_url``, which empties every table.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ from vde.storage import TABLES, Store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["sqlite", "cassandra"]
+NODE_INFO = "cassandra-node.json"  # where the xdist run's shared node listens
 
 
 def _import_node_script():
@@ -51,6 +55,9 @@ def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
         yield (host or "127.0.0.1", int(port))
         return
     node_mod = _import_node_script()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        yield _shared_node(node_mod, tmp_path_factory.getbasetemp().parent)
+        return
     run_dir = tmp_path_factory.mktemp("cassandra")
     try:
         node = node_mod.start(run_dir=run_dir)
@@ -60,6 +67,46 @@ def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
         yield (node.host, node.port)
     finally:
         node.stop()
+
+
+def _shared_node(node_mod, shared: Path) -> tuple[str, int]:
+    """pytest-xdist: one node for every worker (each still has its own keyspace).
+
+    The first worker that needs it starts it, under a file lock, in the run's shared temp
+    folder and writes where it listens; the others wait for the lock and read that. The
+    controller stops it when the run ends (``pytest_sessionfinish`` below).
+    """
+    info = shared / NODE_INFO
+    with open(shared / "cassandra-node.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not info.exists():
+            run_dir = shared / "cassandra"
+            run_dir.mkdir(exist_ok=True)
+            try:
+                node = node_mod.start(run_dir=run_dir, detach=True)
+            except node_mod.NodeError as exc:
+                info.write_text(json.dumps({"error": str(exc)}))
+            else:
+                where = {"host": node.host, "port": node.port, "run_dir": str(run_dir)}
+                info.write_text(json.dumps(where))
+    where = json.loads(info.read_text())
+    if "error" in where:
+        pytest.fail(f"the Cassandra node could not start: {where['error']}", pytrace=False)
+    return (where["host"], int(where["port"]))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In the xdist controller: stop the node a worker started for the whole run."""
+    if hasattr(session.config, "workerinput") or os.environ.get("VDE_TEST_CASSANDRA"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    info = factory.getbasetemp() / NODE_INFO
+    if info.exists():
+        where = json.loads(info.read_text())
+        if "run_dir" in where:
+            _import_node_script().stop_dir(where["run_dir"])
 
 
 @pytest.fixture(scope="session")

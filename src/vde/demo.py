@@ -18,13 +18,14 @@ from pathlib import Path
 from vde.logs import get_logger
 from vde.settings import Settings, load_settings
 from vde.storage.base import Store
-from vde.timeutil import now_ts
+from vde.timeutil import now_ts, version_local
 
 log = get_logger(__name__)
 
 DEMO_SEED = 2026
 STATE_FILE = "demo.json"
 LOGINS_FILE = "demo-logins.txt"
+LOG_FILE = "vde-demo.log"
 ADMIN_LOGIN = "admin"
 
 
@@ -49,10 +50,8 @@ def _load_state(folder: Path, days: int, homes: int) -> dict:
     return state
 
 
-def _ensure_logins(store: Store, folder: Path, member_logins: list[str]) -> dict[str, str]:
-    """Demo passwords, generated once and kept (0600) in the demo folder."""
-    from vde.accounts import set_password, set_role
-
+def read_logins(folder: Path) -> dict[str, str]:
+    """The demo's logins and passwords as kept in its folder (empty before the first run)."""
     path = folder / LOGINS_FILE
     known: dict[str, str] = {}
     if path.exists():
@@ -60,6 +59,23 @@ def _ensure_logins(store: Store, folder: Path, member_logins: list[str]) -> dict
             if ":" in line:
                 login, pw = line.split(":", 1)
                 known[login.strip()] = pw.strip()
+    return known
+
+
+def format_logins(logins: dict[str, str]) -> list[str]:
+    """One line per demo login: name, password, role."""
+    return [
+        f"  {login:<14} password {pw}   ({'administrator' if login == ADMIN_LOGIN else 'member'})"
+        for login, pw in logins.items()
+    ]
+
+
+def _ensure_logins(store: Store, folder: Path, member_logins: list[str]) -> dict[str, str]:
+    """Demo passwords, generated once and kept (0600) in the demo folder."""
+    from vde.accounts import set_password, set_role
+
+    path = folder / LOGINS_FILE
+    known = read_logins(folder)
     wanted = [ADMIN_LOGIN, *member_logins]
     for login in wanted:
         known.setdefault(login, secrets.token_urlsafe(9))
@@ -102,17 +118,26 @@ def prepare(
     fleet = Fleet.generate(homes=state["homes"], seed=state["seed"], start_ts=state["start_ts"])
     workbook = folder / "Configuration.xlsx"
     write_workbook(workbook, fleet.config_rows(), fleet.access_rows(), fleet.captions())
-    echo(f"demo folder    {folder}")
-    echo(f"workbook       {workbook.name}: {len(fleet.homes)} homes, {len(fleet.groups)} groups")
+    solar = sum(h.pv_kwp > 0 for h in fleet.home_specs)
+    waiting = len(fleet.unequipped)
+    groups = len(fleet.captions())
+    echo(f"demo folder    {folder} (database, workbook, logins, log)")
+    echo(
+        f"1/4 community  {len(fleet.homes)} homes with meters ({solar} with solar panels), "
+        f"{waiting} homes awaiting their meters, {groups} groups: {workbook.name}"
+    )
 
     store = open_store(database)
     try:
         store.create_schema()
         result = import_workbook(store, workbook, progress=progress)
-        echo(
-            "configuration  "
-            + ("unchanged" if result.unchanged else f"imported version {result.version_id}")
-        )
+        if result.unchanged:
+            echo("2/4 import     configuration unchanged since the last run")
+        else:
+            echo(
+                "2/4 import     configuration imported "
+                f"(version of {version_local(result.version_id)})"
+            )
         with serve_in_thread(fleet, port=0) as sim:
             settings = load_settings(
                 database=database,
@@ -124,8 +149,16 @@ def prepare(
                 sync_every=sync_every,
                 alerts_at="06:00",
             )
-            echo(f"simulator      {sim.url} (Flukso API, {len(fleet.sensors)} sensors)")
-            echo(f"sync           backfilling up to {days} days; later runs fetch only new data")
+            echo(
+                f"3/4 simulator  a local Flukso API at {sim.url} serves "
+                f"{len(fleet.sensors)} simulated sensors"
+            )
+            first = store.sync_states() == {}
+            echo(
+                f"4/4 sync       fetching the last {days} days of every sensor (a minute or two)"
+                if first
+                else "4/4 sync       fetching only what is new since the last run"
+            )
             report = run_sync(store, settings, progress=progress)
             summary = report.to_dict()
             members = [h for h in fleet.homes[:3]]

@@ -61,35 +61,61 @@ def check_database(settings: Settings) -> Check:
     return Check("database", PASS, f"{url} reachable, schema version {version}")
 
 
+def _unreachable(settings: Settings, exc: httpx.HTTPError) -> Check:
+    return Check(
+        "flukso api",
+        FAIL,
+        f"{settings.flukso_api_url} unreachable ({type(exc).__name__}: {exc}); "
+        "check flukso_api_url and flukso_ca_bundle",
+    )
+
+
+def _verify(settings: Settings) -> bool | ssl.SSLContext | str:
+    return settings.flukso_ca_bundle or True
+
+
 def check_flukso(settings: Settings) -> Check:
-    """One tmpo sync request for the first sensor of the current configuration."""
+    """One tmpo sync request for the first sensor of the current configuration.
+
+    Before any configuration is imported there is no sensor to ask: the API must still
+    answer (any HTTP status), or the check fails.
+    """
     from vde.storage import open_store
 
+    why = ""
     try:
         with open_store(settings.database) as store:
-            config = store.load_config()
+            config = store.load_config() if store.schema_version() is not None else None
     except VdeError as exc:
-        return Check("flukso api", WARN, f"cannot read the configuration: {exc}")
+        config, why = None, f"cannot read the configuration ({exc})"
     if config is None or not config.rows:
-        return Check("flukso api", WARN, "no configuration imported yet (vde config import PATH)")
+        why = why or "no configuration imported yet (vde config import PATH)"
+        try:
+            resp = httpx.get(
+                settings.flukso_api_url,
+                timeout=settings.flukso_timeout,
+                verify=_verify(settings),
+            )
+        except httpx.HTTPError as exc:
+            return _unreachable(settings, exc)
+        return Check(
+            "flukso api",
+            PASS,
+            f"{settings.flukso_api_url} answers (HTTP {resp.status_code}); "
+            f"sensors not checked: {why}",
+        )
     row = next(iter(config.sensors().values()))
     url = f"{settings.flukso_api_url.rstrip('/')}/sensor/{row.sensor_id}/tmpo/sync"
-    verify: bool | ssl.SSLContext | str = settings.flukso_ca_bundle or True
     try:
         resp = httpx.get(
             url,
             params={"rid": 0, "lvl": 0, "bid": 0},
             headers={"X-Token": row.token, "X-Version": "1.0", "Accept": "application/json"},
             timeout=settings.flukso_timeout,
-            verify=verify,
+            verify=_verify(settings),
         )
     except httpx.HTTPError as exc:
-        return Check(
-            "flukso api",
-            FAIL,
-            f"{settings.flukso_api_url} unreachable ({type(exc).__name__}: {exc}); "
-            "check flukso_api_url and flukso_ca_bundle",
-        )
+        return _unreachable(settings, exc)
     if resp.status_code in (401, 403):
         return Check(
             "flukso api",

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the web server listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on")
+    public_url: str | None = Field(
+        None,
+        description="Dashboard address as members reach it (e.g. https://vde.example.org); "
+        "used in invitation links and on the admin page; default http://host:port",
+    )
     secret_key: SecretStr | None = Field(
         None,
         description="Key that signs session cookies; generated and kept in the database when unset",

@@ -103,3 +103,13 @@ def utc_day(ts: int) -> int:
 def iso_utc(ts: int) -> str:
     """UTC ISO-8601 with a real 'Z' (the original system wrote local time with a 'Z')."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_time_str(ts: float, tz: ZoneInfo = BRUSSELS) -> str:
+    """A UTC epoch instant [s] as people read it: '2026-03-29 14:05:09' local time."""
+    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def version_local(version_id: int, tz: ZoneInfo = BRUSSELS) -> str:
+    """A configuration version id [UTC epoch µs] as a local date-time (see local_time_str)."""
+    return local_time_str(version_id / 1_000_000, tz)

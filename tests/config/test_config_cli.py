@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,7 +59,14 @@ def test_import_list_show(run, wb: Path) -> None:
     listing = run("config", "list")
     assert listing.exit_code == 0
     [line] = [ln for ln in listing.stdout.splitlines() if "current" in ln]
-    assert "478" in line and " 60 " in line and "206" in line and "Z" in line
+    assert "478" in line and " 60 " in line and "206" in line
+    # the import time as people read it: a local (Europe/Brussels) date-time, not µs
+    assert "Europe/Brussels" in listing.stdout
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line), line
+    # one version: nothing to compare yet is said plainly, and it is not an error
+    diff = run("config", "diff")
+    assert diff.exit_code == 0, diff.output
+    assert "only one configuration version" in diff.stdout and "error" not in diff.output
 
     shown = run("config", "show")
     assert shown.exit_code == 0

@@ -58,9 +58,10 @@ def world(tmp_path, smtp):
     with open_store(url) as store:
         store.create_schema()
         import_workbook(store, wb)
+    (tmp_path / "empty.toml").write_text("")
     with serve_in_thread(fleet) as sim:
         env = {
-            "VDE_CONFIG": str(tmp_path / "none.toml"),
+            "VDE_CONFIG": str(tmp_path / "empty.toml"),  # only the env below
             "VDE_DATABASE": url,
             "VDE_FLUKSO_API_URL": sim.url,
             "VDE_SMTP_HOST": "127.0.0.1",
@@ -136,3 +137,19 @@ def test_json_output(world):
     r = doctor(env, "--json")
     checks = json.loads(r.stdout)
     assert {c["name"] for c in checks} == {"settings", "database", "flukso api", "smtp"}
+
+
+def test_flukso_api_checked_before_any_configuration(world, tmp_path):
+    """A fresh database (no workbook yet): the API must still answer, or doctor fails."""
+    env, _ = world
+    empty = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with open_store(empty) as store:
+        store.create_schema()
+    r = doctor({**env, "VDE_DATABASE": empty})
+    assert r.exit_code == 0, r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if "flukso api" in ln)
+    assert line.startswith("PASS") and "no configuration imported yet" in line
+    r = doctor({**env, "VDE_DATABASE": empty, "VDE_FLUKSO_API_URL": "http://127.0.0.1:1"})
+    assert r.exit_code == 1, r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if "flukso api" in ln)
+    assert line.startswith("FAIL") and "unreachable" in line

@@ -105,7 +105,16 @@ def test_demo_comes_up_serves_data_and_stops_cleanly(tmp_path):
     )
     try:
         demo.wait_for(r"Press Ctrl-C to stop", timeout=420)
+        # quiet: one status line per background sync (the first at start), never a log line
+        # per sensor; the log goes to the demo folder's file
+        demo.wait_for(r"\d\d:\d\d:\d\d  sync: \d+/\d+ sensors ok", timeout=120)
         out = demo.text()
+        assert "sync_sensor" not in out and "sync_done" not in out, out
+        log_text = (folder / "vde-demo.log").read_text()
+        assert "sync_sensor" in log_text and "sync_done" in log_text
+        # the steps in words, the version as a local date-time (not a µs id)
+        assert re.search(r"configuration imported \(version of \d{4}-\d\d-\d\d \d\d:", out), out
+        assert "4/4 sync" in out and "homes awaiting their meters" in out
         assert f"http://127.0.0.1:{port}/" in out
         admin_pw = re.search(r"^\s+admin\s+password (\S+)", out, re.M).group(1)
         member, member_pw = re.search(r"^\s+(CDB\d{3})\s+password (\S+)", out, re.M).groups()
@@ -138,7 +147,12 @@ def test_demo_comes_up_serves_data_and_stops_cleanly(tmp_path):
     # Running it again reuses the data: same configuration, only new data synced.
     again = Proc([*VDE, "demo", "--folder", str(folder), "--no-serve", "--days", "1"], cwd=tmp_path)
     assert again.p.wait(300) == 0, again.text()[-3000:]
-    assert "configuration  unchanged" in again.text()
+    assert "configuration unchanged" in again.text()
+    # the logins stay at hand: `vde demo --logins` prints them again
+    shown = subprocess.run(
+        [*VDE, "demo", "--folder", str(folder), "--logins"], capture_output=True, text=True
+    )
+    assert shown.returncode == 0 and f"admin          password {admin_pw}" in shown.stdout
     first_rows = int(re.search(r"synced .* (\d+) raw rows", out).group(1))
     second_rows = int(re.search(r"synced .* (\d+) raw rows", again.text()).group(1))
     assert second_rows < first_rows / 10, (first_rows, second_rows)
@@ -148,7 +162,7 @@ def test_demo_comes_up_serves_data_and_stops_cleanly(tmp_path):
 def test_demo_on_cassandra(tmp_path, cassandra_node):
     """`vde demo --cassandra URL` sets up, syncs and reports on Cassandra like on SQLite."""
     host, port = cassandra_node
-    url = f"cassandra://{host}:{port}/vde_demo_test?replication_factor=1"
+    url = f"cassandra://{host}:{port}/vde_demo_{os.getpid()}?replication_factor=1"
     args = [*VDE, "demo", "--folder", str(tmp_path / "d"), "--cassandra", url]
     demo = Proc([*args, "--no-serve", "--days", "1", "--homes", "2"], cwd=tmp_path)
     try:

@@ -47,3 +47,30 @@ def with_store(fn: Callable) -> Callable:
             store.close()
 
     return wrapper
+
+
+def log_options(fn: Callable) -> Callable:
+    """Decorator: ``--log-file PATH`` and ``--verbose`` for long-running commands.
+
+    With a log file, every log line goes there and the terminal shows warnings, status
+    lines and progress only (everything with --verbose). The command receives neither
+    option; a command with its own default file calls ``vde.logs.configure`` itself.
+    """
+    import functools
+
+    @click.option(
+        "--log-file",
+        default=None,
+        metavar="PATH",
+        help="Write the log there; the terminal then gets warnings and status lines only.",
+    )
+    @click.option("-v", "--verbose", is_flag=True, help="Every log line on the terminal as well.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, log_file: str | None = None, verbose: bool = False, **kw: Any) -> Any:
+        from vde import logs
+
+        if log_file is not None or verbose:
+            logs.configure(log_file=log_file, verbose=verbose)
+        return fn(*args, **kw)
+
+    return wrapper

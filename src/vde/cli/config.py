@@ -13,6 +13,7 @@ from vde.cli.common import db_option, with_store
 from vde.errors import ConfigWorkbookError, NotFoundError
 from vde.logs import mask
 from vde.models import NO_START_TS, ConfigVersion, SensorRow
+from vde.timeutil import version_local
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,7 +35,7 @@ def _resolve(store, text: str | None) -> int:  # store: vde.storage.Store
             raise NotFoundError("there is only one configuration version")
         return ids[-2]
     for vid in ids:
-        if text in (str(vid), version_iso(vid)):
+        if text in (str(vid), version_iso(vid), version_local(vid)):
             return vid
     raise NotFoundError(f"no configuration version {text!r} (see: vde config list)")
 
@@ -108,13 +109,13 @@ def import_cmd(
             click.echo(f"{prefix}sensors unchanged (same content as version {res.previous_id})")
         else:
             what = "would create" if dry_run else "created"
-            vid = f" {res.version_id} ({version_iso(res.version_id)})" if res.version_id else ""
+            vid = f" {res.version_id} ({version_local(res.version_id)})" if res.version_id else ""
             click.echo(
                 f"{prefix}{what} configuration version{vid}: {res.rows} rows, "
                 f"{res.installations} installations, {res.sensors} sensors"
             )
             if res.diff is not None and res.previous_id is not None:
-                for line in format_diff(res.diff, version_iso)[1:]:
+                for line in format_diff(res.diff, version_local)[1:]:
                     click.echo(f"  {line}")
     if "access" in res.parts:
         click.echo(f"{prefix}access list: {res.access_rows} rows")
@@ -142,6 +143,7 @@ def list_cmd(as_json: bool, store) -> None:
             {
                 "version_id": vid,
                 "version": version_iso(vid),
+                "imported_local": version_local(vid),
                 "rows": len(rows),
                 "installations": len({r.installation_id for r in rows}),
                 "sensors": len({r.sensor_id for r in rows}),
@@ -159,13 +161,16 @@ def list_cmd(as_json: bool, store) -> None:
     if not out:
         click.echo("no configuration imported yet (run: vde config import PATH)")
         return
-    click.echo(f"{'version id':>16}  {'imported (UTC)':27}  {'rows':>5} {'inst':>5} {'sensors':>7}")
+    click.echo(
+        f"{'version id':>16}  {'imported (Europe/Brussels)':27}  "
+        f"{'rows':>5} {'inst':>5} {'sensors':>7}"
+    )
     for v in out:
         mark = "  current" if v["current"] else ""
         if v["no_start_date"]:
             mark += f"  ({len(v['no_start_date'])} installation(s) with no start date)"
         click.echo(
-            f"{v['version_id']:>16}  {v['version']:27}  {v['rows']:>5} "
+            f"{v['version_id']:>16}  {v['imported_local']:27}  {v['rows']:>5} "
             f"{v['installations']:>5} {v['sensors']:>7}{mark}"
         )
 
@@ -193,7 +198,7 @@ def show_cmd(version: str | None, as_json: bool, store) -> None:
         }
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
-    click.echo(f"version {v.version_id} ({version_iso(v.version_id)}): {len(rows)} rows")
+    click.echo(f"version {v.version_id} ({version_local(v.version_id)}): {len(rows)} rows")
     click.echo(
         f"{'installation':12} {'sensor':32} {'token':6} {'flm':12} {'function':16} "
         f"{'net':>3} {'prod':>4} {'cons':>4} {'ve':>3}  start"
@@ -216,13 +221,25 @@ def diff_cmd(a: str | None, b: str | None, as_json: bool, store) -> None:
     """Compare versions A and B (default: previous vs latest; one argument: A vs latest)."""
     from vde.processing.configdiff import diff_configs, format_diff
 
+    versions = store.config_versions() if store.schema_version() is not None else []
+    if a is None and b is None and len(versions) == 1:
+        # nothing to compare yet is a normal state, not an error
+        only = versions[0][0]
+        if as_json:
+            click.echo(json.dumps({"versions": 1, "version_id": only, "changes": []}, indent=2))
+        else:
+            click.echo(
+                f"only one configuration version ({only}, imported {version_local(only)}): "
+                "nothing to compare yet"
+            )
+        return
     new_id = _resolve(store, b)
     old_id = _resolve(store, a if a is not None else "previous")
     d = diff_configs(store.load_config(old_id), store.load_config(new_id))
     if as_json:
         click.echo(json.dumps(d.to_dict(), indent=2))
         return
-    for line in format_diff(d, version_iso):
+    for line in format_diff(d, version_local):
         click.echo(line)
 
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from vde.cli.common import db_option, settings_from
+from vde.cli.common import db_option, log_options, settings_from
 from vde.errors import LockedError
 
 
@@ -45,6 +45,7 @@ from vde.errors import LockedError
     help="Treat this instant as now (tests and the simulator's frozen clock).",
 )
 @db_option
+@log_options
 def sync(
     since: str | None,
     until: str | None,

@@ -43,7 +43,9 @@ def set_password_cmd(login: str, password_stdin: bool, store) -> None:
 @click.argument("login")
 @click.option("--days", type=int, default=7, show_default=True, help="Days the link stays valid.")
 @click.option(
-    "--base-url", default=None, help="Dashboard URL in the link (default http://host:port)."
+    "--base-url",
+    default=None,
+    help="Dashboard URL in the link (default: setting public_url, then http://host:port).",
 )
 @db_option
 def invite(login: str, days: int, base_url: str | None, db_url: str | None) -> None:
@@ -60,7 +62,8 @@ def invite(login: str, days: int, base_url: str | None, db_url: str | None) -> N
                 f"unknown login {login!r} (not in the access list nor a user)"
             )
         token, expires = create_invite(store, login, ttl_s=days * 86400)
-    base = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    default_base = f"http://{settings.host}:{settings.port}"
+    base = (base_url or settings.public_url or default_base).rstrip("/")
     click.echo(f"{base}/invite?{urlencode({'login': login, 'token': token})}")
     click.echo(f"valid until {iso_utc(expires)} (one use)", err=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vde.cli.common import db_option, settings_from
+from vde.cli.common import db_option, log_options, settings_from
 
 
 @click.command()
@@ -30,6 +30,7 @@ from vde.cli.common import db_option, settings_from
     show_default=True,
     help="Proxies whose X-Forwarded-Proto/-For are trusted (HTTPS detection for Secure cookies).",
 )
+@log_options
 def serve(
     host: str | None,
     port: int | None,
@@ -38,7 +39,11 @@ def serve(
     alerts_at: str | None,
     forwarded_allow_ips: str,
 ) -> None:
-    """Serve the members' dashboard and its JSON API (OpenAPI at /openapi.json)."""
+    """Serve the members' dashboard and its JSON API (OpenAPI at /openapi.json).
+
+    With --sync-every, the first sync runs at start, then on schedule; each run prints one
+    status line.
+    """
     import uvicorn
 
     from vde.storage import open_store

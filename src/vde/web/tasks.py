@@ -1,5 +1,9 @@
 """Periodic work inside ``vde serve``: a sync every ``sync_every``, alerts daily at ``alerts_at``.
 
+The first sync runs at start (a dashboard started after a pause shows fresh data at once),
+then every ``sync_every``. Each run ends with one status line for the person watching the
+terminal (``vde.logs.status``), not a log line per sensor.
+
 A run never overlaps the previous one: when it is still going at the next tick, the tick is
 skipped (and logged). Failures are logged with their type and the loop goes on to the next
 tick: the next run retries the same work, so nothing is lost by skipping.
@@ -17,7 +21,7 @@ from datetime import datetime, time, timedelta
 from starlette.concurrency import run_in_threadpool
 
 from vde.errors import SettingsError, VdeError
-from vde.logs import get_logger
+from vde.logs import get_logger, status
 from vde.settings import Settings
 from vde.storage.base import Store
 from vde.timeutil import BRUSSELS
@@ -64,8 +68,9 @@ class PeriodicTasks:
                 every = float(self.settings.sync_every)
                 self._spawn(
                     "sync",
-                    lambda: run_sync(self.store, self.settings, progress=False),
+                    lambda: _announce_sync(run_sync(self.store, self.settings, progress=False)),
                     lambda: every,
+                    first_wait=0.0,
                 )
         if self.settings.alerts_at:
             run_alerts = _target("vde.alerts.run", "run_alerts")
@@ -80,13 +85,27 @@ class PeriodicTasks:
                     lambda: seconds_until(at, datetime.now(BRUSSELS)),
                 )
 
-    def _spawn(self, name: str, job: Callable[[], object], wait: Callable[[], float]) -> None:
-        self._tasks.append(asyncio.create_task(self._loop(name, job, wait), name=f"vde-{name}"))
+    def _spawn(
+        self,
+        name: str,
+        job: Callable[[], object],
+        wait: Callable[[], float],
+        first_wait: float | None = None,
+    ) -> None:
+        loop = self._loop(name, job, wait, first_wait)
+        self._tasks.append(asyncio.create_task(loop, name=f"vde-{name}"))
 
-    async def _loop(self, name: str, job: Callable[[], object], wait: Callable[[], float]) -> None:
+    async def _loop(
+        self,
+        name: str,
+        job: Callable[[], object],
+        wait: Callable[[], float],
+        first_wait: float | None = None,
+    ) -> None:
+        await asyncio.sleep(wait() if first_wait is None else first_wait)
         while True:
-            await asyncio.sleep(wait())
             await self.run_once(name, job)
+            await asyncio.sleep(wait())
 
     async def run_once(self, name: str, job: Callable[[], object]) -> bool:
         """Run ``job`` unless a run of ``name`` is still going; True when it ran."""
@@ -103,6 +122,7 @@ class PeriodicTasks:
             log.info("periodic_done", task=name)
         except VdeError as exc:
             log.error("periodic_failed", task=name, error=type(exc).__name__, message=str(exc))
+            status(f"{name} failed: {exc}", task=name)
         except Exception:  # the edge of a service loop: report it, keep the schedule
             log.exception("periodic_crashed", task=name)
         finally:
@@ -118,3 +138,18 @@ class PeriodicTasks:
             except asyncio.CancelledError:
                 pass
         self._tasks.clear()
+
+
+def _announce_sync(report: object) -> object:
+    """One line per sync run: sensors ok, rows written, time taken (the log line has when)."""
+    summary = getattr(report, "summary", None)
+    if summary is None:
+        return report
+    s = summary()
+    failed = f", {s['sensors_failed']} FAILED (see the log)" if s.get("sensors_failed") else ""
+    status(
+        f"sync: {s['sensors_ok']}/{s['sensors']} sensors ok{failed}, "
+        f"{s['raw_rows']} new rows, {s['elapsed_s']:.1f} s",
+        task="sync",
+    )
+    return report
