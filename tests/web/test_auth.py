@@ -284,6 +284,21 @@ def test_posts_check_origin_and_referer(client, header, value, status):
     assert r.status_code == status
 
 
+def test_the_public_url_is_an_accepted_origin(accounts):
+    app = create_app(accounts, Settings(public_url="https://vde.example.org/"))
+    with TestClient(app) as c:
+        data = {"login": "alice", "password": PW, "csrf_token": csrf(c)}
+        r = c.post(
+            "/login",
+            data=data,
+            headers={"origin": "https://vde.example.org"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        r = c.post("/logout", headers={"origin": "https://vde.example.org:8443"})
+        assert r.status_code == 403
+
+
 def test_the_owner_keeps_signing_in_from_a_known_device(accounts):
     guard = LoginGuard(per_login=5, per_ip=8, global_login=3, max_backoff_s=600)
     app = create_app(accounts, Settings(), login_guard=guard)

@@ -161,10 +161,19 @@ def csrf_token(request: Request) -> str:
     return tok
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
 def _same_origin(request: Request, value: str) -> bool:
-    """Whether an Origin or Referer names this site (scheme, host and port as requested)."""
-    parts = urlsplit(value)
-    return (parts.scheme, parts.netloc.lower()) == (request.url.scheme, request.url.netloc.lower())
+    """Whether an Origin or Referer names this site: as requested (scheme, Host header) or
+    as the ``public_url`` setting says (a proxy may rewrite the Host header)."""
+    seen = _origin(value)
+    if seen == (request.url.scheme, request.url.netloc.lower()):
+        return True
+    public = request.app.state.settings.public_url
+    return bool(public) and seen == _origin(public)
 
 
 async def check_csrf(request: Request) -> None:
