@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["decode", "storage", "sync", "web"]
+BENCHES = ["decode", "storage", "sync", "web", "sharing"]
 
 
 def _load(name: str):

@@ -107,7 +107,8 @@ def test_unknown_community_and_bad_window_are_clear(db: str) -> None:
 
 
 def test_keys_import_from_the_workbook_sheet(db: str, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("VDE_CONFIG", str(tmp_path / "absent.toml"))
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("VDE_CONFIG", str(tmp_path / "empty.toml"))
     wb = _wb(
         tmp_path / "cfg.xlsx",
         [

@@ -29,7 +29,8 @@ KEYS = {
 
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
-    monkeypatch.setenv("VDE_CONFIG", str(tmp_path / "absent.toml"))
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("VDE_CONFIG", str(tmp_path / "empty.toml"))
     return Settings(
         sharing_keys=KEYS,
         sharing_price_shared=0.15,

@@ -168,21 +168,29 @@ def allocate_fixed(
     with a fraction is capped (at most one round per member).
     """
     q, m = offtake_wh.shape
-    w = np.broadcast_to(np.asarray(weights, dtype=np.float64), (q, m))
-    got = np.minimum(w * shared_wh[:, None], offtake_wh)
+    w = np.asarray(weights, dtype=np.float64)
+    got = np.minimum(w[None, :] * shared_wh[:, None], offtake_wh)
     if not redistribute:
         return got
-    tol = _EPS * np.maximum(shared_wh, 1.0)
+    # only quarters with something left need another round; most need none or one
+    rows = np.arange(q)
     for _ in range(m):
-        left = shared_wh - got.sum(axis=1)
-        room = offtake_wh - got
-        open_ = (room > 0) & (w > 0)
-        wsum = (w * open_).sum(axis=1)
-        todo = (left > tol) & (wsum > 0)
+        sub_got, sub_off, sub_shared = got[rows], offtake_wh[rows], shared_wh[rows]
+        left = sub_shared - sub_got.sum(axis=1)
+        room = sub_off - sub_got
+        open_w = np.where(room > 0, w[None, :], 0.0)
+        wsum = open_w.sum(axis=1)
+        todo = (left > _EPS * np.maximum(sub_shared, 1.0)) & (wsum > 0)
         if not todo.any():
             break
-        share = np.divide(left, wsum, out=np.zeros_like(left), where=todo)[:, None] * w * open_
-        got = got + np.minimum(share, room)
+        rows, left, room, open_w, wsum = (
+            rows[todo],
+            left[todo],
+            room[todo],
+            open_w[todo],
+            wsum[todo],
+        )
+        got[rows] = sub_got[todo] + np.minimum((left / wsum)[:, None] * open_w, room)
     return got
 
 
@@ -247,19 +255,27 @@ def allocate(
     if off.shape != inj.shape or off.ndim != 2 or off.shape[1] != len(members):
         raise ValueError("offtake and injection must be shaped (quarters, members)")
     shared = shareable_wh(off, inj)
-    if key.method == "prorata":
-        got = allocate_prorata(off, shared)
-    elif key.method == "fixed":
-        got = allocate_fixed(off, shared, key.weights(members), redistribute=key.redistribute)
-    elif key.method == "hybrid":
-        got = allocate_hybrid(off, shared, key.weights(members))
-    else:
-        place = {m: i for i, m in enumerate(key.order)}
-        got = allocate_priority(off, shared, np.array([place.get(m, -1) for m in members]))
+    act = np.flatnonzero(shared > 0)  # nights share nothing: skip them
+    got = np.zeros_like(off)
+    if len(act):
+        got[act] = _allocate_rows(key, members, off[act], shared[act])
     given = got.sum(axis=1)
     total_inj = inj.sum(axis=1)
     ratio = np.divide(given, total_inj, out=np.zeros_like(given), where=total_inj > 0)
     return got, inj * ratio[:, None]
+
+
+def _allocate_rows(
+    key: SharingKey, members: Sequence[str], off: np.ndarray, shared: np.ndarray
+) -> np.ndarray:
+    if key.method == "prorata":
+        return allocate_prorata(off, shared)
+    if key.method == "fixed":
+        return allocate_fixed(off, shared, key.weights(members), redistribute=key.redistribute)
+    if key.method == "hybrid":
+        return allocate_hybrid(off, shared, key.weights(members))
+    place = {m: i for i, m in enumerate(key.order)}
+    return allocate_priority(off, shared, np.array([place.get(m, -1) for m in members]))
 
 
 # --- a run over dated keys ------------------------------------------------------------------
@@ -347,7 +363,9 @@ def run_sharing(
     out = np.zeros_like(off)
     for i, key in enumerate(keys):
         sel = which == i
-        if sel.any():
+        if sel.all():
+            received, out = allocate(key, members, off, inj)
+        elif sel.any():
             received[sel], out[sel] = allocate(key, members, off[sel], inj[sel])
     return SharingResult(
         members=tuple(members),

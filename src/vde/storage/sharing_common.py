@@ -37,17 +37,20 @@ def pack_day(a: np.ndarray, b: np.ndarray, flag: np.ndarray) -> bytes:
     )
 
 
+_ROW = np.dtype([("a", _F8, (QPD,)), ("b", _F8, (QPD,)), ("flag", _I2, (QPD,))])
+
+
 def unpack_days(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, 96) arrays a, b (float64) and flag (int64) of n day blocks."""
     if not blobs:
         z = np.zeros((0, QPD))
         return z, z.copy(), np.zeros((0, QPD), np.int64)
-    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), BLOB_BYTES)
-    w = QPD * _F8.itemsize
-    a = raw[:, :w].copy().view(_F8).astype(np.float64)
-    b = raw[:, w : 2 * w].copy().view(_F8).astype(np.float64)
-    flag = raw[:, 2 * w :].copy().view(_I2).astype(np.int64)
-    return a, b, flag
+    rec = np.frombuffer(b"".join(blobs), dtype=_ROW)
+    return (
+        rec["a"].astype(np.float64),
+        rec["b"].astype(np.float64),
+        rec["flag"].astype(np.int64),
+    )
 
 
 def check_quarters(ts: np.ndarray) -> np.ndarray:
@@ -113,13 +116,27 @@ def day_range(start: int, end: int) -> tuple[int, int]:
 
 def rows_to_balances(rows: Iterable[tuple[str, int, bytes]], start: int, end: int) -> dict:
     """(installation, day, blob) rows -> {installation: QuarterBalances} over [start, end)."""
-    per: dict[str, list[tuple[int, bytes]]] = {}
-    for inst, d, v in rows:
-        per.setdefault(inst, []).append((int(d), v))
+    rows = sorted(rows, key=lambda r: (r[0], r[1]))
+    if not rows:
+        return {}
+    # every blob decoded at once, then split per installation
+    a, b, flag = unpack_days([v for _, _, v in rows])
+    days = np.array([d for _, d, _ in rows], dtype=np.int64)
+    ts = days[:, None] * DAY_S + np.arange(QPD, dtype=np.int64) * QUARTER_S
+    keep = (ts >= start) & (ts < end)
+    names = [i for i, _, _ in rows]
     out = {}
-    for inst, days in sorted(per.items()):
-        ts, off, inj, cov = days_to_quarters(days, start, end, only_flagged=False)
-        out[inst] = QuarterBalances(ts=ts, offtake_wh=off, injection_wh=inj, covered_s=cov)
+    lo = 0
+    for hi in range(1, len(rows) + 1):
+        if hi == len(rows) or names[hi] != names[lo]:
+            k = keep[lo:hi]
+            out[names[lo]] = QuarterBalances(
+                ts=ts[lo:hi][k],
+                offtake_wh=a[lo:hi][k],
+                injection_wh=b[lo:hi][k],
+                covered_s=flag[lo:hi][k],
+            )
+            lo = hi
     return out
 
 
