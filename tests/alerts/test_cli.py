@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -29,7 +30,8 @@ def env(tmp_path, monkeypatch) -> dict:
     for k in list(os.environ):
         if k.startswith("VDE_"):
             monkeypatch.delenv(k)
-    monkeypatch.setenv("VDE_CONFIG", str(tmp_path / "absent.toml"))
+    (tmp_path / "empty.toml").write_text("")  # no settings file of this machine leaks in
+    monkeypatch.setenv("VDE_CONFIG", str(tmp_path / "empty.toml"))
     monkeypatch.setenv("VDE_SMTP_RECIPIENTS", "admin@vde.test")
     return {k: v for k, v in os.environ.items()}
 
@@ -45,13 +47,15 @@ def test_dry_run_prints_a_readable_report(faulty_db, env):
     res = CliRunner().invoke(cli, ["alerts", "--dry-run", "--day", "2026-06-20", "--db", faulty_db])
     assert res.exit_code == 0, res.output
     out = res.stdout
-    assert out.startswith("Subject: vde alerts: 4 problems in 2 installations (2026-06-20)\n")
-    assert "Day         Installation  Check         Problem" in out
-    assert "2026-06-20  H1            missing data  4.2 % of the day without power data" in out
-    assert f"flip the sign of PV (sensor {H1_PV})" in out
+    # GRP only repeats H1's two problems: folded into them, one alert per cause
+    assert out.startswith("Subject: vde alerts: 2 problems in 1 installation (2026-06-20)\n")
+    assert "Installation  Check         Problem" in out  # one day: in the subject
+    assert re.search(r"\nH1 +missing data +4\.2 % of the day without", out)
+    assert "flip the sign of PV" in out and f"(sensor {H1_PV}) in" in out  # wrapped
+    assert max(len(line) for line in out.splitlines()) <= 100
     assert f"02:00:00–03:00:00 (1 h): Mains (sensor {H1_MAINS})" in out
     assert "<td" not in out  # the text part, not HTML
-    assert "dry run: 4 alert(s) would be sent; nothing sent or stored" in res.stderr
+    assert "dry run: 2 alert(s) would be sent; nothing sent or stored" in res.stderr
     with open_store(faulty_db) as store:
         assert store.alerts() == []
 
@@ -74,8 +78,18 @@ def test_json_output(faulty_db, env):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["day"] == "2026-06-20" and data["mode"] == "sign" and data["checked"] == 3
-    assert sorted(data["to_send"]) == ["sign:GRP:2026-06-20", "sign:H1:2026-06-20"]
-    assert {a["details"]["flip_sensor"] for a in data["found"]} == {H1_PV}
+    assert sorted(data["to_send"]) == ["sign:H1:2026-06-20"]
+    (alert,) = data["found"]
+    assert alert["details"]["flip_sensor"] == H1_PV
+    # the workbook edits that make the day coherent, in the home and in its group
+    assert alert["fix"] == [
+        {"installation": "H1", "sensor_id": H1_PV, "function": "PV", "column": "Prod",
+         "from": 1, "to": -1},
+        {"installation": "GRP", "sensor_id": H1_PV, "function": "H1 / PV", "column": "Prod",
+         "from": 1, "to": -1},
+    ]  # fmt: skip
+    assert set(alert["fix_kwh"]) == {"cons", "prod", "tot"}
+    assert alert["fix_kwh"]["prod"] < 0 < alert["fix_kwh"]["cons"]
 
 
 def test_bad_day_is_a_usage_error(env):
@@ -87,14 +101,14 @@ def test_not_configured_prints_the_report_and_fails(faulty_db, env):
     res = CliRunner().invoke(cli, ["alerts", "--day", "2026-06-20", "--db", faulty_db])
     assert isinstance(res.exception, MailError)
     assert "email is not configured" in str(res.exception)
-    assert "2026-06-20  H1" in res.stdout  # the report is printed, nothing is lost
-    assert "4 alert(s) NOT sent (kept pending)" in res.stderr
+    assert re.search(r"\nH1 +missing data", res.stdout)  # the report is printed
+    assert "2 alert(s) NOT sent (kept pending)" in res.stderr
     proc = subprocess.run(
         [VDE, "alerts", "--day", "2026-06-20", "--db", faulty_db],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1
-    assert "error: 4 alert(s) not delivered, kept pending for the next run" in proc.stderr
+    assert "error: 2 alert(s) not delivered, kept pending for the next run" in proc.stderr
     assert "email is not configured: set smtp_host" in proc.stderr
 
 
@@ -116,11 +130,11 @@ def test_smtp_down_then_up_through_the_executable(faulty_db, env, smtp_factory):
     srv = smtp_factory(auth=True, port=port)
     up = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert up.returncode == 0, up.stderr
-    assert f"sent 4 alert(s) to 1 recipient(s) via 127.0.0.1:{port}" in up.stderr
+    assert f"sent 2 alert(s) to 1 recipient(s) via 127.0.0.1:{port}" in up.stderr
     assert SMTP_PASSWORD not in up.stderr + up.stdout
     (msg,) = srv.messages
-    assert "4 problems in 2 installations" in msg["Subject"]
+    assert "2 problems in 1 installation" in msg["Subject"]
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0 and "nothing to send" in again.stderr
-    assert "4 already sent, not due again" in again.stderr
+    assert "2 already sent, not due again" in again.stderr
     assert len(srv.messages) == 1

@@ -5,6 +5,7 @@ Every test uses the ``store`` fixture (each backend) and the aiosmtpd server on 
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -44,8 +45,10 @@ def test_outage_gives_a_missing_alert_naming_the_sensor(store, day_store, smtp_f
     srv = smtp_factory()
     res = run_alerts(store, mail_settings(srv), mode="missing", now_ts=LATER)
     assert res.day == "2026-06-20" and res.sent and res.mail_error is None
-    assert sorted(_by_id(res)) == ["missing:GRP:2026-06-20", "missing:H1:2026-06-20"]
+    # the group GRP only repeats H1's outage: one alert per cause, naming the group
+    assert sorted(_by_id(res)) == ["missing:H1:2026-06-20"]
     a = _by_id(res)["missing:H1:2026-06-20"]
+    assert a.details["also_in"] == ["GRP"]
     assert a.details["slots"] == 10800 and a.details["missing_slots"] == 450
     assert a.details["sensor_ids"] == [H1_MAINS]
     (period,) = a.details["periods"]
@@ -54,10 +57,10 @@ def test_outage_gives_a_missing_alert_naming_the_sensor(store, day_store, smtp_f
     assert a.summary.startswith("4.2 % of the day without power data (450 of 10800")
 
     (msg,) = srv.messages
-    assert msg["Subject"] == "vde alerts: 2 problems in 2 installations (2026-06-20)"
+    assert msg["Subject"] == "vde alerts: 1 problem in 1 installation (2026-06-20)"
     text, html = _bodies(msg)
-    for inst in ("H1", "GRP"):
-        assert f"2026-06-20  {inst}" in text and f">{inst}</td>" in html
+    assert any(re.match(r"H1 +missing data +4\.2 %", line) for line in text.splitlines())
+    assert ">H1</td>" in html and "also shows in GRP" in html
     assert f"02:00:00–03:00:00 (1 h): Mains (sensor {H1_MAINS})" in text
     assert f"Mains (sensor {H1_MAINS})" in html
     # the history is readable later (the admin page): both sent, with their send time
@@ -72,17 +75,27 @@ def test_flipped_pv_sign_names_the_pv_sensor(store, day_store, smtp_factory):
     srv = smtp_factory()
     res = run_alerts(store, mail_settings(srv), mode="sign", now_ts=LATER)
     found = _by_id(res)
-    assert sorted(found) == ["sign:GRP:2026-06-20", "sign:H1:2026-06-20"]
-    h1, grp = found["sign:H1:2026-06-20"], found["sign:GRP:2026-06-20"]
+    # GRP shows the flip too (its two PVs cancel out, consumption goes negative) but only
+    # repeats H1's cause: folded into H1's alert, whose fix covers the group's row as well
+    assert sorted(found) == ["sign:H1:2026-06-20"]
+    h1 = found["sign:H1:2026-06-20"]
     assert h1.details["prod_positive"] > 0 and h1.details["max_prod_w"] > 2000
     assert h1.details["cons_negative"] > 0
-    # in the group the two PVs cancel out: only consumption shows the flip
-    assert grp.details["prod_positive"] == 0 and grp.details["cons_negative"] > 0
-    for a in found.values():
-        assert a.details["flip_sensor"] == H1_PV
-        assert f"flip the sign of PV (sensor {H1_PV})" in a.details["action"]
+    assert h1.details["flip_sensor"] == H1_PV and h1.details["also_in"] == ["GRP"]
+    assert h1.details["fix"] == [
+        {"installation": "H1", "sensor_id": H1_PV, "function": "PV", "column": "Prod",
+         "from": 1, "to": -1},
+        {"installation": "GRP", "sensor_id": H1_PV, "function": "H1 / PV", "column": "Prod",
+         "from": 1, "to": -1},
+    ]  # fmt: skip
+    # the fixed day: production back to <= 0, consumption as the healthy day's
+    assert h1.details["fix_kwh"]["prod"] < -10 < 0 < h1.details["fix_kwh"]["cons"]
+    assert h1.details["kwh_now"]["prod"] == -h1.details["fix_kwh"]["prod"]
+    assert f"flip the sign of PV (sensor {H1_PV}) in Prod (+1 → -1)" in h1.details["action"]
     text, html = _bodies(srv.messages[0])
     assert "wrong sign" in text and f"flip the sign of PV (sensor {H1_PV})" in html
+    assert f"(sensor {H1_PV})" in text  # the id is never split by the wrapping
+    assert max(len(line) for line in text.splitlines()) <= 100
 
 
 def test_pv_on_a_consumption_phase_produces_at_night(store, day_store, smtp_factory):
@@ -90,14 +103,24 @@ def test_pv_on_a_consumption_phase_produces_at_night(store, day_store, smtp_fact
     srv = smtp_factory()
     res = run_alerts(store, mail_settings(srv), now_ts=LATER)
     found = _by_id(res)
-    assert sorted(found) == ["night:GRP:2026-06-20", "night:H2:2026-06-20"]
+    assert sorted(found) == ["night:H2:2026-06-20"]  # GRP only repeats it: folded
     a = found["night:H2:2026-06-20"]
     # the whole short June night: about 7 h 30 of the 24 h
     assert 86 < a.details["night_production"] < 94  # 5-min periods
-    assert a.details["flip_sensor"] is None and a.details["flip_candidates"] == []
-    assert f"check the wiring of PV (sensor {H2_PV})" in a.details["action"]
-    text, _ = _bodies(srv.messages[0])
-    assert "night production" in text and "sun is below the horizon" in text
+    # the clamp named PV measures a phase and the mains see no export: counting it as
+    # production is the mistake, so the fix takes it out of Prod (home and group rows)
+    assert a.details["flip_sensor"] is None and a.details["fix_found"]
+    assert [(e["installation"], e["column"], e["from"], e["to"]) for e in a.details["fix"]] == [
+        ("H2", "Prod", -1, 0),
+        ("GRP", "Prod", -1, 0),
+    ]
+    assert {e["sensor_id"] for e in a.details["fix"]} == {H2_PV}
+    assert a.details["fix_kwh"]["prod"] == 0 and a.details["fix_kwh"]["cons"] > 5
+    assert f"blank Prod of PV (sensor {H2_PV})" in a.details["action"]
+    assert a.details["also_in"] == ["GRP"]
+    text, html = _bodies(srv.messages[0])
+    assert "night production" in text and "sun is below the horizon" in html
+    assert max(len(line) for line in text.splitlines()) <= 100
 
 
 def test_a_coherent_complete_day_sends_nothing(store, day_store, smtp_factory):
@@ -114,11 +137,11 @@ def test_dedup_change_and_repeat(store, day_store, smtp_factory):
     srv = smtp_factory()
     settings = mail_settings(srv, alert_repeat=86400)
     first = run_alerts(store, settings, now_ts=LATER)
-    assert len(first.to_send) == 4 and len(srv.messages) == 1
+    assert len(first.to_send) == 2 and len(srv.messages) == 1  # GRP's folded into H1's
 
     # same problems, next run: nothing is sent again
     second = run_alerts(store, settings, now_ts=LATER + 600)
-    assert second.to_send == [] and len(second.suppressed) == 4 and not second.sent
+    assert second.to_send == [] and len(second.suppressed) == 2 and not second.sent
     assert len(srv.messages) == 1
 
     # the outage grows (one more hour of H1's mains lost): only the missing alerts changed
@@ -127,20 +150,14 @@ def test_dedup_change_and_repeat(store, day_store, smtp_factory):
     store.delete_power("GRP", START + 5 * 3600, START + 6 * 3600)
     assert len(store.read_raw(H1_MAINS, START, END)) == 10800 - 2 * 450
     third = run_alerts(store, settings, now_ts=LATER + 1200)
-    assert sorted(a.alert_id for a in third.to_send) == [
-        "missing:GRP:2026-06-20",
-        "missing:H1:2026-06-20",
-    ]
-    assert len(third.suppressed) == 2 and len(srv.messages) == 2
+    assert sorted(a.alert_id for a in third.to_send) == ["missing:H1:2026-06-20"]
+    assert len(third.suppressed) == 1 and len(srv.messages) == 2
     text, _ = _bodies(srv.messages[1])
     assert "05:00:00–06:00:00 (1 h)" in text and "wrong sign" not in text
 
     # a day later, alert_repeat has passed for the sign alerts (sent at LATER)
     fourth = run_alerts(store, settings, day=DAY, now_ts=LATER + 86400)
-    assert sorted(a.alert_id for a in fourth.to_send) == [
-        "sign:GRP:2026-06-20",
-        "sign:H1:2026-06-20",
-    ]
+    assert sorted(a.alert_id for a in fourth.to_send) == ["sign:H1:2026-06-20"]
     assert len(srv.messages) == 3
     sent = {a.alert_id: a for a in store.alerts(status="sent")}
     assert sent["sign:H1:2026-06-20"].sent_ts == LATER + 86400
@@ -161,7 +178,7 @@ def test_smtp_down_then_back_loses_nothing(store, day_store, smtp_factory, caplo
     down = run_alerts(store, settings, now_ts=LATER)
     assert not down.sent and down.undelivered
     assert f"127.0.0.1:{port}: connection refused" in down.mail_error
-    with pytest.raises(MailError, match="2 alert\\(s\\) not delivered, kept pending"):
+    with pytest.raises(MailError, match="1 alert\\(s\\) not delivered, kept pending"):
         down.raise_for_delivery()
     assert {a.status for a in store.alerts()} == {"pending"}
     assert SMTP_PASSWORD not in caplog.text and SMTP_PASSWORD not in down.mail_error
@@ -171,10 +188,7 @@ def test_smtp_down_then_back_loses_nothing(store, day_store, smtp_factory, caplo
     srv = smtp_factory(auth=True, port=port)
     back = run_alerts(store, settings, now_ts=LATER + 86400)
     assert back.day == "2026-06-21" and back.found == [] and back.sent
-    assert sorted(a.alert_id for a in back.to_send) == [
-        "missing:GRP:2026-06-20",
-        "missing:H1:2026-06-20",
-    ]
+    assert sorted(a.alert_id for a in back.to_send) == ["missing:H1:2026-06-20"]
     (msg,) = srv.messages
     assert "02:00:00–03:00:00 (1 h)" in _bodies(msg)[0]
     assert {a.status for a in store.alerts()} == {"sent"}
@@ -194,10 +208,7 @@ def test_pending_alert_repaired_before_delivery_is_resolved(store, day_store, sm
     srv = smtp_factory()
     res = run_alerts(store, mail_settings(srv), now_ts=LATER + 3600)
     assert res.found == [] and res.to_send == [] and srv.messages == []
-    assert sorted(a.alert_id for a in res.resolved) == [
-        "missing:GRP:2026-06-20",
-        "missing:H1:2026-06-20",
-    ]
+    assert sorted(a.alert_id for a in res.resolved) == ["missing:H1:2026-06-20"]
     assert {a.status for a in store.alerts()} == {"resolved"}
 
 
@@ -213,7 +224,7 @@ def test_dry_run_writes_nothing(store, day_store, smtp_factory):
     day_store(DAY, outage=(H1_MAINS, 2, 3))
     srv = smtp_factory()
     res = run_alerts(store, mail_settings(srv), dry_run=True, now_ts=LATER)
-    assert len(res.to_send) == 2 and res.message is not None and not res.sent
+    assert len(res.to_send) == 1 and res.message is not None and not res.sent
     assert not res.undelivered
     res.raise_for_delivery()  # a dry run never fails delivery
     assert srv.messages == [] and store.alerts() == []
@@ -244,12 +255,13 @@ def test_default_day_is_yesterday_in_brussels(store, day_store):
     day_store(DAY, outage=(H1_MAINS, 2, 3))
     # 00:30 local on 21 June (22:30 UTC on the 20th): yesterday is the 20th in Brussels
     res = run_alerts(store, mail_settings(None), dry_run=True, now_ts=END + 1800)
-    assert res.day == "2026-06-20" and len(res.to_send) == 2
+    assert res.day == "2026-06-20" and len(res.to_send) == 1
     # 23:30 local on the 20th: yesterday is the 19th, which has no data at all
     res = run_alerts(store, mail_settings(None), dry_run=True, now_ts=END - 1800)
     assert res.day == "2026-06-19"
     assert {(a.kind, a.details["share"]) for a in res.found} == {("missing", 1.0)}
-    assert len(res.found) == 3
+    # one alert per home; the group's names the same sensors: folded into theirs
+    assert sorted(a.installation_id for a in res.found) == ["H1", "H2"]
 
 
 def test_today_is_checked_only_up_to_now(store, day_store):

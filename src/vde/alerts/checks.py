@@ -1,4 +1,4 @@
-"""Pure checks on one installation's day: missing slots, sign coherence, sign-flip search.
+"""Pure checks on one installation's day: missing slots and sign coherence.
 
 No database, clock or logging here: arrays in, arrays and small records out. Power is in W,
 timestamps are UTC epoch seconds on the 8-s grid. Signs follow the workbook: production
@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vde.models import RawSeries, SensorRow
-from vde.processing.installation import installation_power, mask_to_intervals
+from vde.processing.installation import mask_to_intervals
 from vde.timeutil import GRID_S, ceil_grid
 
 # --- the day's slots -----------------------------------------------------------------------
@@ -111,15 +110,15 @@ def missing_periods(
 
 @dataclass(frozen=True)
 class SignCheck:
-    """Sign coherence of one installation over a set of slots."""
+    """Sign coherence of one installation over a set of samples."""
 
     n: int  # samples checked (8-s slots, or period means)
-    cons_negative: int  # samples with p_cons < -threshold
-    prod_positive: int  # samples with p_prod > +threshold
-    night_production: int  # samples with |p_prod| > night threshold while the sun is down
+    cons_negative: int  # samples with p_cons < -sign threshold
+    prod_positive: int  # samples with p_prod > +standby allowance
+    night_production: int  # samples with p_prod < -night threshold while the sun is down
     min_cons_w: float | None = None  # most negative consumption among violations [W]
     max_prod_w: float | None = None  # most positive production among violations [W]
-    max_night_prod_w: float | None = None  # largest |p_prod| at night among violations [W]
+    max_night_prod_w: float | None = None  # largest production at night, as W produced
 
     @property
     def sign_ok(self) -> bool:
@@ -137,20 +136,24 @@ def sign_check(
     *,
     sign_threshold_w: float,
     night_threshold_w: float,
+    standby_w: float | None = None,
 ) -> SignCheck:
-    """Count the slots that break the sign convention or produce at night.
+    """Count the samples that break the sign convention or produce at night.
 
     Parameters
     ----------
     p_cons, p_prod : np.ndarray
-        Consumption and production per slot [W].
+        Consumption and production per sample [W].
     night : np.ndarray
-        bool per slot: the sun is below the horizon.
+        bool per sample: the sun is below the horizon.
     sign_threshold_w : float
-        Tolerance [W]: consumption below ``-threshold`` or production above ``+threshold``
-        is a violation (meters are noisy around zero).
+        Tolerance [W]: consumption below ``-threshold`` is a violation (meters are noisy
+        around zero).
     night_threshold_w : float
-        ``|p_prod|`` above this [W] while the sun is down is night production.
+        Production below ``-threshold`` [W] while the sun is down is night production.
+    standby_w : float, optional
+        Positive production up to this [W] is an inverter's standby draw, not an error;
+        above it, a wrong sign. Default: ``sign_threshold_w``.
 
     Returns
     -------
@@ -159,9 +162,10 @@ def sign_check(
     p_cons = np.asarray(p_cons, dtype=np.float64)
     p_prod = np.asarray(p_prod, dtype=np.float64)
     night = np.asarray(night, dtype=bool)
+    standby = sign_threshold_w if standby_w is None else standby_w
     neg = p_cons < -sign_threshold_w
-    pos = p_prod > sign_threshold_w
-    nig = night & (np.abs(p_prod) > night_threshold_w)
+    pos = p_prod > standby
+    nig = night & (p_prod < -night_threshold_w)
     return SignCheck(
         n=int(p_cons.size),
         cons_negative=int(neg.sum()),
@@ -169,7 +173,7 @@ def sign_check(
         night_production=int(nig.sum()),
         min_cons_w=float(p_cons[neg].min()) if neg.any() else None,
         max_prod_w=float(p_prod[pos].max()) if pos.any() else None,
-        max_night_prod_w=float(np.abs(p_prod[nig]).max()) if nig.any() else None,
+        max_night_prod_w=float(-p_prod[nig].min()) if nig.any() else None,
     )
 
 
@@ -203,100 +207,3 @@ def periods_of(ts: np.ndarray, start: int, period_s: int) -> Periods:
         (np.asarray(ts, np.int64) - start) // period_s, return_inverse=True, return_counts=True
     )
     return Periods(start + keys * period_s, inverse.ravel(), counts)
-
-
-# --- the sign-flip search ------------------------------------------------------------------
-
-
-def _on_ts(series: RawSeries | None, ts: np.ndarray) -> np.ndarray:
-    """Raw power [W] of a sensor at ``ts`` (0 where it has no row)."""
-    out = np.zeros(ts.size)
-    if series is None or len(series) == 0 or ts.size == 0:
-        return out
-    has = present_mask(ts, series.ts)
-    idx = np.searchsorted(series.ts, ts[has])
-    out[has] = series.power_w[idx]
-    return out
-
-
-@dataclass(frozen=True)
-class FlipSearch:
-    """Result of trying to flip each sensor's sign."""
-
-    baseline: SignCheck  # the day recomputed from raw with the configured signs
-    candidates: tuple[str, ...]  # sensor ids whose flip alone makes the day coherent
-
-    @property
-    def sensor_id(self) -> str | None:
-        """The one sensor to flip, when exactly one flip makes the day coherent."""
-        return self.candidates[0] if len(self.candidates) == 1 else None
-
-
-def find_sign_flip(
-    rows: Sequence[SensorRow],
-    raw: Mapping[str, RawSeries],
-    start: int,
-    end: int,
-    night_of: np.ndarray,
-    *,
-    sign_threshold_w: float,
-    night_threshold_w: float,
-    period_s: int = GRID_S,
-    night_min: int = 1,
-) -> FlipSearch:
-    """Find the sensors whose sign flip (its Prod and Network signs negated) fixes the day.
-
-    The day is recomputed from raw with ``installation_power``; flipping sensor ``i``
-    moves ``P_prod`` by ``-2 Prod_i P_i`` and ``P_tot`` by ``-2 Network_i P_i``, so each
-    trial costs one pass over the day instead of a full recomputation.
-
-    Parameters
-    ----------
-    rows : sequence of SensorRow
-        The installation's rows.
-    raw : mapping of sensor id to RawSeries
-        Raw power per sensor over the day [W].
-    start, end : int
-        The day [UTC epoch s].
-    night_of : np.ndarray
-        bool per slot of ``day_slots(start, end)``: the sun is below the horizon.
-    sign_threshold_w, night_threshold_w : float
-        As in ``sign_check`` [W].
-    period_s : int
-        Check means over periods of this length [s] (``GRID_S``: every slot).
-    night_min : int
-        Night production on fewer periods than this is tolerated.
-
-    Returns
-    -------
-    FlipSearch
-        ``candidates`` is empty when the day is already coherent or no single flip helps.
-    """
-    series = installation_power(rows, raw, start, end)
-    ts = series.ts
-    if ts.size == 0:
-        empty = sign_check(ts, ts, ts, sign_threshold_w=0, night_threshold_w=0)
-        return FlipSearch(empty, ())
-    per = periods_of(ts, start, period_s)
-    night = per.all_of(night_of[(ts - ceil_grid(start)) // GRID_S])
-    kw = {"sign_threshold_w": sign_threshold_w, "night_threshold_w": night_threshold_w}
-    p_prod, p_tot = per.mean(series.p_prod), per.mean(series.p_tot)
-    base = sign_check(p_tot - p_prod, p_prod, night, **kw)
-    if base.coherent(night_min):
-        return FlipSearch(base, ())
-    # each sensor's contribution to the sums, as installation_power counts it (from start_ts)
-    contrib: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for r in rows:
-        if not (r.prod or r.net):
-            continue
-        p = _on_ts(raw.get(r.sensor_id), ts) * (ts >= r.start_ts)
-        c_prod, c_tot = contrib.get(r.sensor_id, (np.zeros(ts.size), np.zeros(ts.size)))
-        contrib[r.sensor_id] = (c_prod + r.prod * p, c_tot + r.net * p)
-    found = []
-    for sid, (c_prod, c_tot) in sorted(contrib.items()):
-        # means are linear: the flipped sums' means move by twice the contribution's mean
-        f_prod = p_prod - 2 * per.mean(c_prod)
-        f_tot = p_tot - 2 * per.mean(c_tot)
-        if sign_check(f_tot - f_prod, f_prod, night, **kw).coherent(night_min):
-            found.append(sid)
-    return FlipSearch(base, tuple(found))

@@ -5,23 +5,18 @@ describe each problem as an ``Alert`` (id, fingerprint and status are set by ``r
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
 
-from vde.alerts.checks import (
-    day_slots,
-    find_sign_flip,
-    missing_periods,
-    periods_of,
-    present_mask,
-    sign_check,
-)
+from vde.alerts.checks import day_slots, missing_periods, periods_of, present_mask
+from vde.alerts.diagnose import Diagnosis, Limits, check_power, diagnose, standby_allowance
 from vde.alerts.sun import night_mask
 from vde.models import Alert, PowerSeries, RawSeries, SensorRow
+from vde.processing.configlint import home_of, lint_installation
 from vde.processing.installation import installation_power_detail
 from vde.settings import Settings
 from vde.storage.base import Store
@@ -57,10 +52,24 @@ def _raws(store: Store, cache: dict, rows: Sequence[SensorRow], start: int, end:
     return {r.sensor_id: _raw(store, cache, r.sensor_id, start, end) for r in rows}
 
 
-def sensor_label(rows: Sequence[SensorRow], sensor_id: str) -> str:
-    """'PV (sensor 0123…cdef)' with the full id: how people find a sensor in the workbook."""
-    fn = next((r.function for r in rows if r.sensor_id == sensor_id), "")
-    return f"{fn} (sensor {sensor_id})" if fn else f"sensor {sensor_id}"
+def row_name(r: SensorRow, homes: Mapping[str, str]) -> str:
+    """A row's Function; in a group, with its member home: 'CDB003 / PV'."""
+    home = homes.get(r.sensor_id, r.installation_id)
+    name = r.function or "sensor"
+    return name if home == r.installation_id else f"{home} / {name}"
+
+
+def sensor_label(
+    rows: Sequence[SensorRow], sensor_id: str, homes: Mapping[str, str] | None = None
+) -> str:
+    """'PV (sensor 0123…cdef)' with the full id: how people find a sensor in the workbook.
+
+    In a group the member home comes first: 'CDB003 / PV (sensor …)'.
+    """
+    row = next((r for r in rows if r.sensor_id == sensor_id), None)
+    if row is None or not row.function:
+        return f"sensor {sensor_id}"
+    return f"{row_name(row, homes or {})} (sensor {sensor_id})"
 
 
 def _duration(seconds: int) -> str:
@@ -92,6 +101,7 @@ def detect_missing(
     cache: dict,
     tz: ZoneInfo,
     day_end: int | None = None,
+    homes: Mapping[str, str] | None = None,
 ) -> list[Alert]:
     """A ``missing`` alert when too large a share of the day's slots has no power row."""
     contrib = [r for r in rows if (r.net or r.prod) and r.start_ts < end]
@@ -122,12 +132,12 @@ def detect_missing(
                 "end_ts": p.end_ts,
                 "duration": _duration(p.end_ts - p.start_ts),
                 "sensor_ids": list(p.sensors),
-                "sensors": [sensor_label(rows, s) for s in p.sensors],
+                "sensors": [sensor_label(rows, s, homes) for s in p.sensors],
             }
         )
     culprits = sorted({s for p in periods for s in p.sensors})
     if culprits:
-        action = "no raw data from " + ", ".join(sensor_label(rows, s) for s in culprits)
+        action = "no raw data from " + ", ".join(sensor_label(rows, s, homes) for s in culprits)
         pending = [s for s in culprits if store.missing(s)]
         if pending:
             action += f" ({len(pending)} with a re-fetch pending)"
@@ -152,6 +162,29 @@ def detect_missing(
     return [_alert("missing", inst, summary, details, signature)]
 
 
+def _limits(settings: Settings) -> Limits:
+    return Limits(
+        sign_threshold_w=settings.alert_sign_threshold_w,
+        night_threshold_w=settings.alert_night_threshold_w,
+        standby_w=settings.alert_standby_w,
+        night_min=NIGHT_MIN_PERIODS,
+    )
+
+
+def _kwh(k: dict) -> str:
+    return (
+        f"consumption {k['cons']:.2f} kWh, production {k['prod']:.2f} kWh, grid {k['tot']:.2f} kWh"
+    )
+
+
+def fix_words(diag: Diagnosis) -> str:
+    """The diagnosis as a sentence for the email's "what to check"."""
+    assert diag.edits
+    edits = "; ".join(e.words() for e in diag.edits)
+    assert diag.kwh_fixed is not None
+    return f"in the workbook, {edits}. The day then gives {_kwh(diag.kwh_fixed)}"
+
+
 def detect_sign(
     store: Store,
     settings: Settings,
@@ -160,11 +193,17 @@ def detect_sign(
     start: int,
     end: int,
     cache: dict,
+    homes: Mapping[str, str] | None = None,
 ) -> list[Alert]:
-    """``sign`` and ``night`` alerts, each naming the sensor whose sign flip fixes the day."""
+    """``sign`` and ``night`` alerts, each with the workbook edits that fix the day.
+
+    ``homes`` (sensor id -> home, ``configlint.home_of`` of the whole configuration)
+    names a group's sensors with their home and diagnoses a group home by home.
+    """
     power = _power(store, cache, inst, start, end)
     if len(power) == 0:
         return []
+    homes = home_of(rows) if homes is None else homes
     lat, lon = settings.locations.get(inst) or (settings.latitude, settings.longitude)
     key = ("night", float(lat), float(lon), start, end)
     if key not in cache:
@@ -172,48 +211,59 @@ def detect_sign(
     night_of = cache[key]
     per = periods_of(power.ts, start, PERIOD_S)
     night = per.all_of(night_of[(power.ts - ceil_grid(start)) // GRID_S])
-    kw = {
-        "sign_threshold_w": settings.alert_sign_threshold_w,
-        "night_threshold_w": settings.alert_night_threshold_w,
-    }
-    chk = sign_check(per.mean(power.p_cons), per.mean(power.p_prod), night, **kw)
+    limits = _limits(settings)
+    standby = standby_allowance(rows, homes, settings.alert_standby_w)
+    chk = check_power(per.mean(power.p_cons), per.mean(power.p_prod), night, limits, standby)
     sign_bad = not chk.sign_ok
     night_bad = chk.night_production >= NIGHT_MIN_PERIODS
     if not (sign_bad or night_bad):
         return []
     contrib = [r for r in rows if r.net or r.prod]
     raw = _raws(store, cache, contrib, start, end)
-    flip = find_sign_flip(
-        rows, raw, start, end, night_of, period_s=PERIOD_S, night_min=NIGHT_MIN_PERIODS, **kw
-    )
-    if flip.sensor_id:
-        action = f"flip the sign of {sensor_label(rows, flip.sensor_id)}: the day is then coherent"
-    elif flip.candidates:
-        action = "flipping any one of these makes the day coherent: " + ", ".join(
-            sensor_label(rows, s) for s in flip.candidates
-        )
-    elif night_bad:
-        prod = sorted({r.sensor_id for r in rows if r.prod})
-        action = "no single sign flip explains it: check the wiring of " + (
-            ", ".join(sensor_label(rows, s) for s in prod) or "the production sensors"
+
+    def label(r: SensorRow) -> str:
+        return row_name(r, homes)
+
+    diag = diagnose(rows, raw, start, end, night_of, homes, limits, label, period_s=PERIOD_S)
+    if diag.found:
+        action = fix_words(diag)
+    elif night_bad and not sign_bad:
+        prod = [r for r in rows if r.prod]
+        action = "no fix found: no workbook edit makes the day coherent; check the wiring of " + (
+            ", ".join(sensor_label(rows, r.sensor_id, homes) for r in prod)
+            or "the production sensors"
         )
     else:
-        action = "no single sign flip explains it: check the wiring and the workbook signs"
+        action = "no fix found: no workbook edit makes the day coherent; check the wiring"
+    lint_found = [str(f) for f in lint_installation(rows, homes)]
+    fix = [e.to_json() for e in diag.edits or ()]
+    flipped = {e.sensor_id for e in diag.edits or ()}
     common = {
-        "flip_sensor": flip.sensor_id,
-        "flip_candidates": list(flip.candidates),
+        "fix": fix,
+        "fix_found": diag.found,
+        "fix_kwh": diag.kwh_fixed if diag.found else None,
+        "kwh_now": diag.kwh_now,
+        "fix_alternatives": diag.alternatives,
+        # the one sensor to flip, when the fix is flipping that sensor's signs
+        "flip_sensor": next(iter(flipped))
+        if len(flipped) == 1 and all(e.new for e in diag.edits or ())
+        else None,
+        "lint": lint_found,
+        "homes": list(diag.homes),  # member homes whose own rows make the day incoherent
         "action": action,
         "checked_periods": chk.n,
         "period_s": PERIOD_S,
+        "standby_w": standby,
     }
+    fix_key = sorted([e["installation"], e["sensor_id"], e["column"], e["to"]] for e in fix)
     thr = settings.alert_sign_threshold_w
     out = []
     if sign_bad:
         parts = []
         if chk.prod_positive:
             parts.append(
-                f"production above +{thr:g} W during {_span(chk.prod_positive)} "
-                f"(5-min means up to {chk.max_prod_w:+.0f} W)"
+                f"production above +{standby:g} W (more than an inverter's standby draw) "
+                f"during {_span(chk.prod_positive)} (5-min means up to {chk.max_prod_w:+.0f} W)"
             )
         if chk.cons_negative:
             parts.append(
@@ -227,14 +277,15 @@ def detect_sign(
             "max_prod_w": None if chk.max_prod_w is None else round(chk.max_prod_w),
             "min_cons_w": None if chk.min_cons_w is None else round(chk.min_cons_w),
         }
-        # changed = another kind of violation or another sensor to flip, not other counts
-        signature = [chk.prod_positive > 0, chk.cons_negative > 0, list(flip.candidates)]
+        # changed = another kind of violation or another fix, not other counts
+        signature = [chk.prod_positive > 0, chk.cons_negative > 0, fix_key]
         out.append(_alert("sign", inst, "; ".join(parts), details, signature))
     if night_bad:
         assert chk.max_night_prod_w is not None
         summary = (
             f"production while the sun is below the horizon during "
-            f"{_span(chk.night_production)} (5-min means up to {chk.max_night_prod_w:.0f} W)"
+            f"{_span(chk.night_production)} (5-min means up to {chk.max_night_prod_w:.0f} W "
+            "produced)"
         )
         details = {
             **common,
@@ -242,7 +293,7 @@ def detect_sign(
             "max_night_prod_w": round(chk.max_night_prod_w),
             "location": [lat, lon],
         }
-        out.append(_alert("night", inst, summary, details, [list(flip.candidates), lat, lon]))
+        out.append(_alert("night", inst, summary, details, [fix_key, lat, lon]))
     return out
 
 

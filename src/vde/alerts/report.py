@@ -1,12 +1,14 @@
 """Alert reports for people: a plain-text table and the same table in HTML.
 
 Both list one row per alert (day, installation, check, problem, what to do), then the
-missing periods of each missing-data alert. Input is ``Alert`` records as stored, so a
+missing periods of each missing-data alert. The text table keeps every line within 100
+characters: the problem and what-to-check columns wrap on words. Input is ``Alert`` records as stored, so a
 report can be rebuilt later from the history.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from html import escape
 
@@ -14,6 +16,11 @@ from vde.models import Alert
 
 KIND_LABELS = {"missing": "missing data", "sign": "wrong sign", "night": "night production"}
 COLUMNS = ("Day", "Installation", "Check", "Problem", "What to check")
+#: No line of the text email is longer than this: mail clients wrap longer ones anywhere.
+WIDTH = 100
+#: Narrowest "what to check" column: "PV- (sensor <32 hex>)" fits on one line.
+MIN_WRAP = 46
+NBSP = "\u00a0"
 
 
 def _order(alerts: Sequence[Alert]) -> list[Alert]:
@@ -57,23 +64,62 @@ def _period_lines(a: Alert) -> list[str]:
     return out
 
 
+def _wrap_widths(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[int]:
+    """Column widths that keep a table line within ``WIDTH``: the last two columns wrap."""
+    natural = [max(len(c[i]) for c in [header, *rows]) for i in range(len(header))]
+    fixed = natural[:-2]
+    room = WIDTH - sum(fixed) - 2 * (len(header) - 1)
+    action = min(natural[-1], max(MIN_WRAP, room * 3 // 5))
+    problem = min(natural[-2], max(16, room - action))
+    action = max(8, min(action, room - problem))  # ids longer than the column are split
+    return [*fixed, problem, action]
+
+
+def _table_lines(rows: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
+    """Each row as one or more lines, the long cells wrapped on words in their column.
+
+    "(sensor <id>)" never breaks inside: people copy the id to find it in the workbook.
+    """
+    out = []
+    for r in rows:
+        cells = [
+            [
+                line.replace(NBSP, " ")
+                for line in textwrap.wrap(c.replace("(sensor ", f"(sensor{NBSP}"), w)
+            ]
+            or [""]
+            for c, w in zip(r, widths, strict=True)
+        ]
+        for k in range(max(len(c) for c in cells)):
+            parts = [
+                (c[k] if k < len(c) else "").ljust(w) for c, w in zip(cells, widths, strict=True)
+            ]
+            out.append("  ".join(parts).rstrip())
+    return out
+
+
 def text_report(alerts: Sequence[Alert]) -> str:
-    """The report as plain text: an aligned table, then the missing periods."""
+    """The report as plain text: a table within 100 columns, then the missing periods.
+
+    The day is a column only when the report spans several days (it is in the subject).
+    """
     if not alerts:
         return "vde alerts: nothing to report.\n"
-    rows = table_rows(alerts)
-    widths = [max(len(c[i]) for c in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    out = [subject(alerts), "", line(COLUMNS), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
+    rows: list[Sequence[str]] = list(table_rows(alerts))
+    header: Sequence[str] = COLUMNS
+    if len({r[0] for r in rows}) == 1:
+        header, rows = COLUMNS[1:], [r[1:] for r in rows]
+    widths = _wrap_widths(rows, header)
+    out = textwrap.wrap(subject(alerts), WIDTH) + [""]
+    out += _table_lines([header], widths) + ["  ".join("-" * w for w in widths)]
+    for i, r in enumerate(rows):
+        out += [""] * bool(i) + _table_lines([r], widths)
     for a in _order(alerts):
         periods = _period_lines(a)
         if periods:
             out += ["", f"Missing periods of {a.installation_id} on {a.day} (local time):"]
-            out += [f"  {p}" for p in periods]
+            for p in periods:
+                out += textwrap.wrap(p, WIDTH, initial_indent="  ", subsequent_indent="    ")
     return "\n".join(out) + "\n"
 
 

@@ -4,9 +4,10 @@ Deduplication: an alert's id is ``kind:installation:day``. An alert already sent
 again only when its content changed (``fingerprint``) or ``alert_repeat`` has passed since
 it was sent. Alerts are stored as ``pending`` before the email goes out and marked ``sent``
 only after the SMTP server accepted it, so a failed send loses nothing: the next run sends
-every pending alert, whatever day it checks. A pending alert of the checked day and kinds
-that the run no longer finds becomes ``resolved`` (the data was repaired before anyone was
-told).
+every pending alert, whatever day it checks. An alert of the checked day and kinds, pending
+or sent, that the run no longer finds becomes ``resolved`` (the data came in, or the
+workbook was fixed and the power recomputed). Group alerts that only repeat their member
+homes' are folded into them (``fold``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from zoneinfo import ZoneInfo
 
 from vde.alerts.checks import MissingPeriod
 from vde.alerts.detect import detect_missing, detect_sign, fingerprint
+from vde.alerts.fold import fold_groups
 from vde.alerts.mail import build_message, send_message
 from vde.errors import MailError, NotFoundError
 from vde.logs import get_logger
 from vde.models import Alert
+from vde.processing.configlint import home_of
 from vde.settings import Settings
 from vde.storage.base import Store
 from vde.timeutil import local_day_bounds, local_day_of
@@ -75,13 +78,23 @@ class AlertRunResult:
             "mode": self.mode,
             "dry_run": self.dry_run,
             "checked": len(self.checked),
-            "found": [asdict(a) for a in self.found],
+            "found": [_alert_json(a) for a in self.found],
             "to_send": [a.alert_id for a in self.to_send],
             "suppressed": [a.alert_id for a in self.suppressed],
             "resolved": [a.alert_id for a in self.resolved],
             "sent": self.sent,
             "error": self.mail_error,
         }
+
+
+def _alert_json(a: Alert) -> dict:
+    out = asdict(a)
+    if a.kind in ("sign", "night"):
+        # the workbook edits that make the day coherent ([] = no fix found), and the
+        # day's kWh they would give
+        out["fix"] = a.details.get("fix", [])
+        out["fix_kwh"] = a.details.get("fix_kwh")
+    return out
 
 
 def default_day(settings: Settings, now: int) -> date:
@@ -148,6 +161,7 @@ def run_alerts(
     kinds = KINDS[mode]
     found: list[Alert] = []
     raw_cache: dict = {}
+    homes = home_of(config.rows)
     if end > start:
         for inst in config.installations():
             rows = config.rows_of(inst)
@@ -156,10 +170,11 @@ def run_alerts(
             result.checked.append(inst)
             if "missing" in kinds:
                 found += detect_missing(
-                    store, settings, inst, rows, start, end, raw_cache, tz, day_end
+                    store, settings, inst, rows, start, end, raw_cache, tz, day_end, homes
                 )
             if "sign" in kinds:
-                found += detect_sign(store, settings, inst, rows, start, end, raw_cache)
+                found += detect_sign(store, settings, inst, rows, start, end, raw_cache, homes)
+    found = fold_groups(found, config.rows, homes)
     for a in found:
         a.day = day_s
         a.alert_id = f"{a.kind}:{a.installation_id}:{day_s}"
@@ -229,10 +244,14 @@ def _plan(store: Store, settings: Settings, result: AlertRunResult, kinds: tuple
                 a.sent_ts = old.sent_ts  # last time it went out, until it goes out again
         result.to_send.append(a)
     checked = set(result.checked)
-    for a in sorted(pending.values(), key=lambda a: a.alert_id):
-        if a.alert_id in found_ids:
+    # the checked day's alerts (sent or not) that this run no longer finds are resolved:
+    # the data came in, or the workbook was fixed and the power recomputed
+    for a in sorted(history.values(), key=lambda a: a.alert_id):
+        if a.alert_id in found_ids or a.status not in ("pending", "sent"):
             continue
-        if a.day == result.day and a.kind in kinds and a.installation_id in checked:
+        if a.kind in kinds and a.installation_id in checked:
             result.resolved.append(replace(a, status="resolved", updated_ts=now))
-        else:
+    resolved = {a.alert_id for a in result.resolved}
+    for a in sorted(pending.values(), key=lambda a: a.alert_id):
+        if a.alert_id not in found_ids and a.alert_id not in resolved:
             result.to_send.append(a)  # not delivered by an earlier run: send it now

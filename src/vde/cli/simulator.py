@@ -58,6 +58,10 @@ def simulator(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     fleet = Fleet.generate(homes=homes, seed=seed, start_ts=start_ts)
+    try:
+        fleet.apply_faults(faults)  # wiring faults change the workbook written below
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
     if workbook_path:
         from vde.processing.workbook import write_workbook
 

@@ -14,6 +14,15 @@ Two families:
   ``offline=SID:START:END:DELAY`` (points of [START, END) uploaded only at END+DELAY),
   ``reset=SID:TS`` (counter restarts at 0 with a new rid), ``clockjump=SID:TS:SECONDS``
   (the meter's clock jumps by SECONDS at TS).
+* wiring faults, seen on real homes, which change the data or the workbook rows that
+  ``Fleet.config_rows`` writes (the meters stay honest):
+  ``standby=SID:W`` (the inverter of SID's home — SID is its PV or PV- sensor — draws W
+  from the grid while it produces nothing; the PV- twin counts that draw and is written in
+  Prod with the sign opposite to PV's, as on real healthy homes: ``P_prod = +W`` at night),
+  ``pvinnetwork=INSTALLATION`` (the PV sensors of that home, or of that group's homes, are
+  written in Network too, with their Prod sign, in every installation that lists them:
+  the grid exchange is counted twice), ``reversed=SID`` (SID's Network, Prod and Cons
+  signs are written negated everywhere).
 
 Spec text: comma-separated ``key=value``; keys may repeat. TS/START/END are epoch seconds
 or a duration ago (``6h`` = six hours before now); DELAY/SECONDS are seconds or durations
@@ -52,6 +61,12 @@ class ClockJump:
 
 
 @dataclass(frozen=True)
+class Standby:
+    sensor_id: str  # the PV or PV- sensor of the home whose inverter draws
+    watts: float
+
+
+@dataclass(frozen=True)
 class Faults:
     """What goes wrong. The default is a healthy API."""
 
@@ -66,6 +81,9 @@ class Faults:
     offline: tuple[Offline, ...] = ()
     resets: tuple[Reset, ...] = ()
     clockjumps: tuple[ClockJump, ...] = ()
+    standby: tuple[Standby, ...] = ()
+    pvinnetwork: frozenset[str] = frozenset()  # installation ids
+    reversed: frozenset[str] = frozenset()  # sensor ids
     seed: int = 0
 
     # --- queries used by the server and the meter -----------------------------------
@@ -90,6 +108,7 @@ class Faults:
             tuple(o for o in self.offline if o.sensor_id == sensor_id),
             tuple(r for r in self.resets if r.sensor_id == sensor_id),
             tuple(c for c in self.clockjumps if c.sensor_id == sensor_id),
+            self.standby,  # a draw changes every sensor of its home; names only PV sensors
         )
 
     # --- text form -----------------------------------------------------------------
@@ -101,6 +120,9 @@ class Faults:
         offline: list[Offline] = []
         resets: list[Reset] = []
         jumps: list[ClockJump] = []
+        standby: list[Standby] = []
+        pvnet: set[str] = set()
+        rev: set[str] = set()
         for item in filter(None, (p.strip() for p in spec.split(","))):
             key, sep, value = item.partition("=")
             key = key.strip().lower()
@@ -122,9 +144,32 @@ class Faults:
             elif key == "clockjump":
                 sid, ts, s = _fields(value, 3, item)
                 jumps.append(ClockJump(sid, _instant(ts, now), _seconds(s)))
+            elif key == "standby":
+                sid, w = _fields(value, 2, item)
+                try:
+                    watts = float(w)
+                except ValueError:
+                    raise ValueError(f"fault {item!r}: W must be a number of watts") from None
+                if not 0 <= watts <= 5000:
+                    raise ValueError(f"fault {item!r}: W must be between 0 and 5000 watts")
+                standby.append(Standby(sid.strip(), watts))
+            elif key in ("pvinnetwork", "reversed") and not value.strip():
+                raise ValueError(f"fault {item!r}: name an installation or a sensor id")
+            elif key == "pvinnetwork":
+                pvnet.add(value.strip())
+            elif key == "reversed":
+                rev.add(value.strip())
             else:
                 raise ValueError(f"unknown fault {key!r}")
-        return cls(**kw, offline=tuple(offline), resets=tuple(resets), clockjumps=tuple(jumps))
+        return cls(
+            **kw,
+            offline=tuple(offline),
+            resets=tuple(resets),
+            clockjumps=tuple(jumps),
+            standby=tuple(standby),
+            pvinnetwork=frozenset(pvnet),
+            reversed=frozenset(rev),
+        )
 
 
 def _fields(value: str, n: int, item: str) -> list[str]:

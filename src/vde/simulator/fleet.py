@@ -208,12 +208,18 @@ class Fleet:
     # --- configuration ---------------------------------------------------------------
 
     def config_rows(self) -> list[SensorRow]:
-        """Workbook rows: every home's sensors, then every group's (union of its homes)."""
+        """Workbook rows: every home's sensors, then every group's (union of its homes).
+
+        The signs are the sensors' own, changed by the wiring faults installed with
+        ``apply_faults`` (``standby``, ``pvinnetwork``, ``reversed``: see ``faults``).
+        """
+        signs = self.wiring_signs()
         rows: list[SensorRow] = []
         installations = [(h, [h]) for h in self.homes] + list(self.groups.items())
         for inst, members in installations:
             for home in members:
                 for s in self.sensors_of(home):
+                    net, prod, cons = signs[s.sensor_id]
                     rows.append(
                         SensorRow(
                             installation_id=inst,
@@ -221,14 +227,66 @@ class Fleet:
                             token=s.token,
                             flm_id=s.flm_id,
                             function=s.function,
-                            net=s.net,
-                            prod=s.prod,
-                            cons=s.cons,
+                            net=net,
+                            prod=prod,
+                            cons=cons,
                             ve=s.ve,
                             start_ts=self.start_ts,
                         )
                     )
         return rows
+
+    def wiring_signs(self) -> dict[str, tuple[int, int, int]]:
+        """sensor id -> (net, prod, cons) as the workbook writes them, wiring faults applied."""
+        faults = self.meter.faults
+        out = {s.sensor_id: (s.net, s.prod, s.cons) for s in self.sensors}
+        for home in sorted(self.standby_homes()):
+            pv, twin = self.pv_pair(home)
+            if pv is not None and twin is not None:
+                out[twin.sensor_id] = (twin.net, -pv.prod, -pv.cons)  # counts the night draw
+        for inst in sorted(getattr(faults, "pvinnetwork", ())):
+            for home in self.groups.get(inst, [inst]):
+                for s in self.sensors_of(home):
+                    net, prod, cons = out[s.sensor_id]
+                    if s.kind == "pv" and prod:
+                        out[s.sensor_id] = (prod, prod, cons)
+        for sid in getattr(faults, "reversed", ()):
+            net, prod, cons = out[sid]
+            out[sid] = (-net, -prod, -cons)
+        return out
+
+    def pv_pair(self, home_id: str) -> tuple[SimSensor | None, SimSensor | None]:
+        """(PV, PV-) sensors of a home; None where it has none."""
+        pv = next((s for s in self.sensors_of(home_id) if s.flow == "pv"), None)
+        twin = next((s for s in self.sensors_of(home_id) if s.flow == "standby"), None)
+        return pv, twin
+
+    def standby_homes(self) -> dict[str, float]:
+        """home id -> its inverter's night draw [W] set by ``standby`` faults."""
+        return {
+            self.sensor(st.sensor_id).home_id: st.watts
+            for st in getattr(self.meter.faults, "standby", ())
+        }
+
+    def check_faults(self, faults: object) -> None:
+        """Raise ValueError when a wiring fault names what this fleet does not have."""
+        for st in getattr(faults, "standby", ()):
+            if not self.has_sensor(st.sensor_id):
+                raise ValueError(f"fault standby: unknown sensor {st.sensor_id}")
+            s = self.sensor(st.sensor_id)
+            pv, twin = self.pv_pair(s.home_id)
+            if s.kind != "pv" or pv is None or twin is None:
+                twins = sorted(h.home_id for h in self.home_specs if h.pv_twin)
+                raise ValueError(
+                    f"fault standby: {st.sensor_id} is not the PV or PV- sensor of a home "
+                    f"with both (homes with a PV- twin: {', '.join(twins) or 'none'})"
+                )
+        for inst in getattr(faults, "pvinnetwork", ()):
+            if inst not in self.homes and inst not in self.groups:
+                raise ValueError(f"fault pvinnetwork: unknown installation {inst}")
+        for sid in getattr(faults, "reversed", ()):
+            if not self.has_sensor(sid):
+                raise ValueError(f"fault reversed: unknown sensor {sid}")
 
     def access_rows(self) -> list[tuple[str, str]]:
         """(login, installation_id): each home sees itself and its group(s).
@@ -278,5 +336,10 @@ class Fleet:
         return self.meter.energy_truth(self.sensor(sensor_id), int(start), int(end))
 
     def apply_faults(self, faults: object) -> None:
-        """Install the meter-side faults (resets, clock jumps, offline windows)."""
+        """Install the meter-side and wiring faults (ValueError when one names an unknown id).
+
+        Meter faults change the points (resets, clock jumps, offline windows, standby
+        draw); wiring faults change the rows of ``config_rows``.
+        """
+        self.check_faults(faults)
         self.meter.set_faults(faults)

@@ -15,12 +15,14 @@ second by construction: pulse homes are capped at 2.4 kW per phase and the shape
 Faults (``Faults``): a reset at R (aligned up to 256 s) starts a new rid whose counter is
 ``E(t) - E(R)`` with a point at R; a clock jump of S at TS stamps true times t >= TS with
 t + S (a backward jump drops the points it would stamp before the meter's last stamp); an
-offline window hides its points until END + DELAY. Meter timestamps ("written") are what
+offline window hides its points until END + DELAY; a standby fault sets the home's
+inverter night draw (counted by the home's load and its PV- twin). Meter timestamps ("written") are what
 blocks and the ground truth use.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -105,9 +107,19 @@ class Meter:
         self._points = _LRU(128 << 20)  # (sensor, chunk, version) -> (t, mwh, rid)
         self._version = 0  # bumped by set_faults: entries of older faults are unreachable
         self._first_chunk = fleet.start_ts // CHUNK_S
+        self._standby: dict[int, float] = {}  # home -> inverter night draw [W] (fault)
 
     def set_faults(self, faults: Faults) -> None:
         with self.lock:
+            standby = {
+                self.fleet.sensor(st.sensor_id).home_index: float(st.watts)
+                for st in getattr(faults, "standby", ())
+            }
+            if standby != self._standby:
+                # the inverter's draw changes the home's energies: forget them
+                self._cum.clear()
+                self._flows.clear()
+                self._standby = standby
             self.faults = faults
             self._version += 1
             self._points.clear()
@@ -117,6 +129,8 @@ class Meter:
     def _block_powers(self, home_index: int, bids: np.ndarray) -> np.ndarray:
         """(sensors of the home, len(bids)) mean powers [W]; zero before the start."""
         spec = self.fleet.home_specs[home_index]
+        if home_index in self._standby:
+            spec = dataclasses.replace(spec, standby_w=self._standby[home_index])
         flows = home_flows(self.fleet.seed, spec, bids)
         started = bids >= self.fleet.start_ts
         return np.stack(

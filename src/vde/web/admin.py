@@ -4,6 +4,7 @@ signs, users. Never a token, never a hash."""
 from __future__ import annotations
 
 from vde.models import MissingInterval
+from vde.processing.configlint import lint
 from vde.storage.base import Store
 from vde.timeutil import local_day_bounds, local_day_of, now_ts
 
@@ -70,10 +71,14 @@ def installations_config(store: Store) -> dict:
     if config is None:
         return {"version_id": None, "installations": []}
     out = []
+    findings: dict[str, list[str]] = {}
+    for f in lint(config.rows):  # wiring the Function names contradict (config lint)
+        findings.setdefault(f.installation_id, []).append(f"{f.message} — {f.hint}")
     for inst in config.installations():
         out.append(
             {
                 "installation_id": inst,
+                "lint": findings.get(inst, []),
                 "sensors": [
                     {k: v for k, v in r.public_fields().items() if k != "installation_id"}
                     for r in sorted(config.rows_of(inst), key=lambda r: r.sensor_id)
