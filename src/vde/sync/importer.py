@@ -19,6 +19,7 @@ from vde.errors import ConfigWorkbookError
 from vde.logs import get_logger
 from vde.models import ConfigVersion
 from vde.processing.configdiff import ConfigDiff, diff_configs
+from vde.processing.configlint import lint
 from vde.processing.workbook import PARTS, ParsedWorkbook, Problem, read_workbook
 from vde.storage.base import Store
 
@@ -148,6 +149,7 @@ def _plan(
     previous = store.load_config() if has_schema else None
     result.previous_id = previous.version_id if previous else None
     candidate = ConfigVersion(version_id=0, rows=tuple(parsed.rows))
+    result.warnings = [*result.warnings, *lint(candidate.rows)]  # wiring: imported anyway
     result.rows = len(candidate.rows)
     result.installations = len(candidate.installations())
     result.sensors = len(candidate.sensors())
