@@ -225,9 +225,9 @@ def test_compare_adds_the_groups_per_home_average(alice, seeded):
 
 def test_series_csv_is_what_the_chart_shows(alice):
     d = alice.get(f"/api/installations/CDB001/series?period=day&date={D}").json()
-    r = alice.get(f"/api/installations/CDB001/series.csv?period=day&date={D}")
+    r = alice.get(f"/api/installations/CDB001/series.csv?period=day&date={D}&lang=en")
     assert r.headers["content-type"].startswith("text/csv")
-    assert 'filename="CDB001_2026-06-15_60s.csv"' in r.headers["content-disposition"]
+    assert 'filename="CDB001_power_day-2026-06-15_60s.csv"' in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == len(d["ts"])
     assert [int(x["ts"]) for x in rows] == d["ts"]
@@ -237,7 +237,7 @@ def test_series_csv_is_what_the_chart_shows(alice):
 
 
 def test_raw_csv_has_every_8s_row_of_the_day(alice, seeded):
-    r = alice.get(f"/api/installations/CDB001/raw.csv?day={D}")
+    r = alice.get(f"/api/installations/CDB001/raw.csv?day={D}&sep=comma")
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[0] == ["ts", "local_time", "p_cons_w", "p_prod_w", "p_tot_w"]
     start, end = local_day_bounds(DAY)

@@ -1,10 +1,16 @@
-"""End to end in real headless Chromium against a real uvicorn server: log in, read the
-home's day, compare with the group, switch to the group, change day and range, zoom,
-download CSVs, see live data arrive, fail to open another home, switch language, log out,
-and the administrators' page. Screenshots go to test-output/screenshots/.
+"""End to end in real headless Chromium against a real uvicorn server, as journeys (each
+Chromium start costs seconds, so one browser serves the whole session):
 
-Live data: the sync pipeline does not exist yet, so new power rows are written through the
-store (what a sync does at its end) and the page must show them within 10 s.
+- a member at desktop size: energy bars of a day with coverage, comparisons and the energy
+  flow, year bars and a tap into a month, the power curve and its zoom, CSV downloads in
+  the page's language, another member's home, Dutch, logging out;
+- the same member on a 390x844 phone with touch: chart on the first screen, nothing wider
+  than the screen, a tap shows the tooltip, Accept-Language on a first visit, a bad date;
+- live data arriving while today is shown, after a real sync too;
+- the administrators' page.
+
+axe-core (npm, vendored with the other front-end libraries) runs on every page: no serious
+or critical violation. Screenshots go to the pytest temporary directory (``screenshots``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from .conftest import DAY, GAP, PASSWORDS, make_app, seed, synthetic_power, writ
 from .server import chromium, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +51,29 @@ def site(tmp_path_factory) -> Iterator[tuple[str, Store]]:
             yield url, store
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with chromium() as b:
         yield b
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+def _context(browser, viewport=DESKTOP, **kw):
+    context = browser.new_context(viewport=viewport, accept_downloads=True, **kw)
     pg = context.new_page()
     pg.errors = []
     pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    return context, pg
+
+
+@pytest.fixture
+def page(browser):
+    context, pg = _context(browser, locale="fr-BE")
     yield pg
     context.close()
 
@@ -77,8 +93,9 @@ def wait_chart(page, **attrs) -> None:
     page.wait_for_selector("#loading.d-none", state="attached", timeout=15000)
 
 
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def shot(page, shots: Path, name: str) -> None:
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    assert (shots / f"{name}.png").stat().st_size > 1000
 
 
 def set_date(page, iso: str) -> None:
@@ -86,99 +103,149 @@ def set_date(page, iso: str) -> None:
     page.dispatch_event("#date", "change")
 
 
-def test_member_journey(site, page):
+def axe(page, url: str) -> None:
+    """axe-core on the page as it is: no serious or critical violation."""
+    page.add_script_tag(url=url + "/static/vendor/axe.min.js")
+    result = page.evaluate("async () => (await axe.run(document)).violations")
+    bad = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == [], bad
+
+
+def text(page, sel: str) -> str:
+    return page.text_content(sel).strip().replace("\u202f", " ").replace("\xa0", " ")
+
+
+def fr(v: float, digits: int = 1) -> str:
+    return f"{v:.{digits}f}".replace(".", ",")
+
+
+def test_member_journey(site, page, shots):
     url, store = site
     page.goto(url + "/login")
-    shot(page, "01-login")
+    axe(page, url)
+    shot(page, shots, "01-login")
     log_in(page, url, "alice")
     page.wait_for_url("**/i/CDB001**")
     wait_chart(page)
 
-    # the home's day: 1-min curve, cards with the exact totals, a text summary
+    # the home's day: 24 hourly kWh bars, cards with the exact totals and their coverage
     set_date(page, DAY.isoformat())
-    wait_chart(page, points=1440, resolution=60)
+    wait_chart(page, view="energy", unit="hour", bars=24)
     assert "15 juin 2026" in page.inner_text("#range-label")
-    totals = page.request.get(f"{url}/api/installations/CDB001/totals?date={DAY}").json()
-    shown = page.inner_text("#val-consumed").replace("\u202f", " ").replace("\xa0", " ")
-    assert shown == f"{totals['consumed_kwh']:.1f} kWh".replace(".", ",")
-    assert page.inner_text("#val-self_consumption").strip().endswith("%")
+    api = page.request.get(f"{url}/api/installations/CDB001/energy?date={DAY}").json()
+    tot = api["totals"]
+    assert text(page, "#val-consumed") == f"{fr(tot['consumed_kwh'])} kWh"
+    assert text(page, "#val-produced") == f"{fr(tot['produced_kwh'])} kWh"
+    missing = round(100 * (1 - tot["coverage"]))
+    assert text(page, "#cov-consumed") == f"incomplet : {missing} % manquant"
+    assert text(page, "#val-self_consumption").endswith("%")
+    assert text(page, "#flow-self") == f"{fr(tot['self_consumed_kwh'])} kWh"
+    assert text(page, "#flow-imp") == f"{fr(tot['imported_kwh'])} kWh"
     assert "consommation" in page.inner_text("#chart-summary")
     assert page.is_hidden("#nodata")
-    shot(page, "02-home-day")
+    axe(page, url)
+    shot(page, shots, "02-home-day-bars")
 
-    # comparison with the group's per-home average on the same chart
+    # a day without data: dashes, never 0,0 kWh
+    page.click("#prev")
+    page.wait_for_selector("#nodata:not(.d-none)")
+    assert text(page, "#val-consumed") == "–" and text(page, "#val-self_consumption") == "–"
+    page.click("#next")
+    wait_chart(page, view="energy", bars=24)
+
+    # the group's per-home average in numbers, the previous period as ghost bars
     page.select_option("#compare", "CDBA01")
-    page.wait_for_selector("#chart .u-legend :text('Moy. groupe (2 maisons) : consommation')")
-    shot(page, "03-home-compare-group")
+    page.wait_for_selector("#compare-box:not(.d-none)")
+    assert "Quartier du Test (2 maisons)" in page.inner_text("#compare-title")
+    assert page.locator("#compare-table tbody tr").count() == 4
+    assert "%" in page.inner_text("#compare-table tbody tr:first-child td:last-child")
+    page.check("#ghost")
+    assert page.locator(
+        "#chart .u-legend .u-series:not(.u-off) :text('période précédente')"
+    ).count()
+    axe(page, url)
+    shot(page, shots, "03-home-compare-ghost")
 
-    # drag to zoom: a few hours of a day come at 8 s
+    # a year has 12 monthly bars; a click on June opens its days
+    page.click("label[for=period-year]")
+    wait_chart(page, view="energy", unit="month", bars=12)
+    assert page.inner_text("#range-label").strip() == "2026"
+    shot(page, shots, "04-home-year")
+    box = page.locator("#chart .u-over").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * (5.5 / 12), box["y"] + box["height"] / 2)
+    wait_chart(page, view="energy", unit="day", bars=30)
+    assert "juin 2026" in page.inner_text("#range-label")
+
+    # the power curve stays available: a day at 1 min, drag to zoom to 8 s
+    page.click("label[for=period-day]")
+    set_date(page, DAY.isoformat())
+    page.click("label[for=view-power]")
+    wait_chart(page, view="power", points=1440, resolution=60)
     box = page.locator("#chart .u-over").bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.40, y)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.55, y, steps=8)
     page.mouse.up()
-    wait_chart(page, resolution=8)
+    wait_chart(page, view="power", resolution=8)
     assert page.is_visible("#unzoom")
-    shot(page, "04-home-zoom-8s")
+    shot(page, shots, "05-home-power-zoom-8s")
 
-    # CSV of what is shown, and the raw 8-s data of the day
+    # CSV downloads: power shown, 8-s rows, energy per bar, in French (; and decimal comma)
     points = int(page.get_attribute("#chart", "data-points"))
     with page.expect_download() as dl:
         page.click("#csv-shown")
-    rows = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text())))
+    assert dl.value.suggested_filename.startswith("CDB001_power_2026")
+    rows = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text()), delimiter=";"))
     assert rows[0][:3] == ["ts", "local_time", "p_cons_w"] and len(rows) - 1 == points
     assert rows[1][1].startswith("2026-06-15T") and rows[1][1].endswith("+02:00")
     with page.expect_download() as dl:
         page.click("#csv-raw")
-    raw = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text())))
+    raw = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text()), delimiter=";"))
     assert len(raw) - 1 == 10800 - (GAP[1] - GAP[0]) // 8
     page.click("#unzoom")
-    wait_chart(page, resolution=60)
+    wait_chart(page, view="power", resolution=60)
+    page.click("label[for=view-energy]")
+    wait_chart(page, view="energy", bars=24)
+    with page.expect_download() as dl:
+        page.click("#csv-energy")
+    assert dl.value.suggested_filename == "CDB001_energy_day-2026-06-15_hour.csv"
+    energy_rows = Path(dl.value.path()).read_text().splitlines()
+    assert energy_rows[0].startswith("start;end;consumed_kwh") and len(energy_rows) == 25
+    page.check("#csv-comma")
+    with page.expect_download() as dl:
+        page.click("#csv-energy")
+    assert Path(dl.value.path()).read_text().startswith("start,end,consumed_kwh")
 
-    # the group, then week / month / year and previous / next
+    # the group: a community card says how many homes it has
     page.click("nav a[href='/i/CDBA01']")
     page.wait_for_url("**/i/CDBA01**")
     assert page.inner_text("#inst-title") == "Quartier du Test"
+    assert "2 maisons" in page.inner_text("#inst-kind")
     set_date(page, DAY.isoformat())
-    wait_chart(page, points=1440)
-    shot(page, "05-group-day")
+    wait_chart(page, view="energy", bars=24)
     page.click("label[for=period-week]")
-    wait_chart(page, resolution=900, points=672)
-    assert "15 juin 2026" in page.inner_text("#range-label")
-    page.click("#prev")
-    page.wait_for_selector("#range-label:has-text('8 juin')")
-    page.wait_for_selector("#nodata:not(.d-none)")  # a week without data says so
-    shot(page, "06-group-week-nodata")
-    page.click("#next")
-    page.click("label[for=period-month]")
-    wait_chart(page, resolution=900, points=30 * 96)
-    page.click("label[for=period-year]")
-    wait_chart(page, resolution=86400, points=365)
-    assert page.inner_text("#range-label").strip() == "2026"
-    shot(page, "07-group-year")
+    wait_chart(page, view="energy", unit="day", bars=7)
+    shot(page, shots, "06-group-week")
 
     # another member's home: same 404 as a home that does not exist
     r = page.goto(url + "/i/CDB002")
     assert r.status == 404 and "Page introuvable" in page.content()
-    assert page.request.get(f"{url}/api/installations/CDB002/series").status == 404
-    shot(page, "08-other-home-404")
-    assert page.errors == [
-        "Failed to load resource: the server responded with a status of 404 (Not Found)"
-    ]
+    assert page.request.get(f"{url}/api/installations/CDB002/energy").status == 404
+    axe(page, url)
     page.errors.clear()
 
-    # phone width, then Dutch
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(url + f"/i/CDB001?period=day&date={DAY}")
-    wait_chart(page, points=1440)
-    shot(page, "09-phone-home-day")
-    page.set_viewport_size({"width": 1280, "height": 900})
+    # Dutch
     page.goto(url + f"/i/CDB001?period=day&date={DAY}&lang=nl")
-    wait_chart(page, points=1440)
+    wait_chart(page, bars=24)
     assert page.inner_text("#lbl-consumed") == "Verbruik"
     assert "juni" in page.inner_text("#range-label")
-    shot(page, "10-home-day-nl")
+    assert "ontbreekt" in page.inner_text("#cov-consumed")
+    shot(page, shots, "07-home-day-nl")
     page.goto(url + "/login?lang=fr")
 
     # log out: the dashboard asks for a login again
@@ -190,7 +257,48 @@ def test_member_journey(site, page):
     assert page.errors == []  # no CSP violation, no script error
 
 
-def test_live_update_while_today_is_shown(site, page):
+def test_phone_journey(site, browser, shots):
+    """390x844 with touch, a Dutch browser on its first visit."""
+    url, _ = site
+    context, page = _context(browser, PHONE, has_touch=True, is_mobile=True, locale="nl-BE")
+    try:
+        page.goto(url + "/login")
+        assert page.get_attribute("html", "lang") == "nl"  # Accept-Language: nl-BE
+        log_in(page, url, "alice")
+        page.wait_for_url("**/i/CDB001**")
+        page.goto(url + f"/i/CDB001?period=day&date={DAY}")
+        wait_chart(page, view="energy", bars=24)
+        # the chart is on the first screen, the controls fit, nothing scrolls sideways
+        chart = page.locator("#chart canvas").first.bounding_box()
+        assert chart["y"] + chart["height"] <= PHONE["height"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        ctl = page.locator("#controls").bounding_box()
+        assert ctl["x"] >= 0 and ctl["x"] + ctl["width"] <= PHONE["width"]
+        # a tap on a bar shows its values in the legend (the tooltip)
+        over = page.locator("#chart .u-over").bounding_box()
+        legend = "#chart .u-legend .u-series:first-child .u-value"
+        assert page.inner_text(legend).strip() == "–"
+        page.touchscreen.tap(over["x"] + over["width"] * (13.5 / 24), over["y"] + 20)
+        page.wait_for_selector(f"{legend}:has-text('13:00')")
+        axe(page, url)
+        shot(page, shots, "08-phone-day-nl")
+        # the menu opens and its links are readable (axe checks their contrast)
+        page.click(".navbar-toggler")
+        page.wait_for_selector("#nav-main.show")
+        axe(page, url)
+        shot(page, shots, "09-phone-menu")
+        # a date that does not exist: the nearest valid day, with a message
+        page.goto(url + "/i/CDB001?period=day&date=2026-02-30")
+        page.wait_for_selector("#notice:not(.d-none)")
+        assert "2026-02-28" in page.inner_text("#notice")
+        assert page.input_value("#date") == "2026-02-28"
+        shot(page, shots, "10-phone-bad-date")
+        assert page.errors == []
+    finally:
+        context.close()
+
+
+def test_live_update_while_today_is_shown(site, page, shots):
     url, store = site
     log_in(page, url, "alice")
     page.wait_for_url("**/i/CDB001**")
@@ -205,11 +313,15 @@ def test_live_update_while_today_is_shown(site, page):
     page.wait_for_selector(f"#chart[data-last-ts='{start + 288}'] canvas", timeout=10000)
     assert time.monotonic() - t0 < 10
     assert before != str(start + 288)
-    shot(page, "11-home-today-live")
+    # the badge says how old the newest data is and the latest power
+    page.wait_for_selector("#now-badge:not(.d-none)")
+    assert "données jusqu'à" in page.inner_text("#now-badge")
+    assert "kW" in page.inner_text("#now-badge")
+    shot(page, shots, "11-home-today-live")
     assert page.errors == []
 
 
-def test_admin_pages(site, page):
+def test_admin_pages(site, page, shots):
     url, store = site
     log_in(page, url, "root")
     page.wait_for_url("**/i/**")
@@ -217,11 +329,12 @@ def test_admin_pages(site, page):
     assert "Synchronisation des capteurs" in page.content()
     text = page.inner_text("main")
     assert "alice" in text and "CDBA01" in text and "$argon2" not in page.content()
-    shot(page, "12-admin")
+    axe(page, url)
+    shot(page, shots, "12-admin")
     assert page.errors == []
 
 
-def test_live_update_after_a_real_sync(browser, tmp_path):
+def test_live_update_after_a_real_sync(browser, tmp_path, shots):
     """The whole chain: the Flukso simulator over HTTP, ``arun_sync`` into the store, the
     page showing today picks the new data up through SSE within 10 s of the sync."""
     import asyncio
@@ -278,5 +391,5 @@ def test_live_update_after_a_real_sync(browser, tmp_path):
             assert last > first[1]
             page.wait_for_selector(f"#chart[data-last-ts='{last}'] canvas", timeout=10000)
             assert time.monotonic() - t0 < 10
-            shot(page, "13-home-today-after-sync")
+            shot(page, shots, "13-home-today-after-sync")
             context.close()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -111,3 +113,54 @@ def test_home_against_the_group_per_home_average(alice):
 def test_energy_of_an_invisible_installation_is_404(alice):
     assert alice.get(E.format(i="CDB003", p="day", d=D)).status_code == 404
     assert alice.get(E.format(i="CDB001", p="day", d=D) + "&compare=CDB002").status_code == 404
+
+
+def test_energy_csv_in_french_uses_semicolons_and_decimal_commas(alice):
+    r = alice.get(f"/api/installations/CDB001/energy.csv?period=day&date={D}&lang=fr")
+    assert 'filename="CDB001_energy_day-2026-06-15_hour.csv"' in r.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(r.text), delimiter=";"))
+    assert rows[0] == [
+        "start",
+        "end",
+        "consumed_kwh",
+        "produced_kwh",
+        "imported_kwh",
+        "exported_kwh",
+        "self_consumed_kwh",
+        "coverage",
+    ]
+    assert len(rows) == 25 and rows[1][0] == "2026-06-15T00:00:00+02:00"
+    gap = rows[1 + GAP[0] // 3600]
+    assert gap[2:7] == [""] * 5 and gap[7] == "0,0000"  # no data: empty, never 0 kWh
+    assert "," in rows[13][2] and "." not in rows[13][2]
+    assert not any(c.startswith("-0") and not c.strip("-0,") for row in rows for c in row)
+    d = energy(alice)
+    assert float(rows[13][2].replace(",", ".")) == pytest.approx(
+        d["bars"]["consumed_kwh"][12], abs=1e-3
+    )
+
+
+def test_csv_option_forces_commas_and_file_names_never_collide(alice):
+    r = alice.get(f"/api/installations/CDB001/energy.csv?period=month&date={D}&sep=comma")
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert len(rows) == 31 and "." in rows[DAY.day][2]
+    names = set()
+    for url in (
+        f"energy.csv?period=day&date={D}",
+        f"energy.csv?period=week&date={D}",
+        f"energy.csv?period=day&date={D}&unit=15min",
+        f"series.csv?period=day&date={D}",
+        "series.csv?start=2026-06-15T06:00&end=2026-06-15T09:00",
+        "series.csv?start=2026-06-15T07:00&end=2026-06-15T09:00",
+        f"raw.csv?day={D}",
+    ):
+        r = alice.get(f"/api/installations/CDB001/{url}")
+        assert r.status_code == 200, url
+        names.add(r.headers["content-disposition"])
+    assert len(names) == 7
+
+
+def test_power_csv_has_no_negative_zero(alice):
+    r = alice.get(f"/api/installations/CDB001/series.csv?period=day&date={D}&lang=en")
+    cells = [c for row in csv.reader(io.StringIO(r.text)) for c in row]
+    assert "-0.0" not in cells and "0.0" in cells  # night production is 0.0, not -0.0

@@ -42,3 +42,25 @@ def test_every_key_the_templates_and_script_use_exists():
         used |= {f"total.{key}", f"total.{key}.help"}
     missing = sorted(k for k in used if k not in tr.strings["fr"])
     assert not missing, missing
+
+
+def test_accept_language_picks_the_best_supported_language():
+    from vde.web.i18n import accepted_language
+
+    assert accepted_language("nl-BE,nl;q=0.9,en;q=0.8") == "nl"
+    assert accepted_language("de-DE,de;q=0.9,en;q=0.5,fr;q=0.4") == "en"
+    assert accepted_language("en;q=0.2, fr;q=0.8") == "fr"
+    assert accepted_language("de, it") is None
+    assert accepted_language("fr;q=0, nl;q=bad") is None
+    assert accepted_language(None) is None
+
+
+def test_first_visit_follows_accept_language_then_the_choice_sticks(anon):
+    page = anon.get("/login", headers={"accept-language": "nl-BE,nl;q=0.9"})
+    assert '<html lang="nl">' in page.text
+    page = anon.get("/login", headers={"accept-language": "en-GB,en;q=0.9"})
+    assert '<html lang="en">' in page.text
+    assert '<html lang="fr">' in anon.get("/login", headers={"accept-language": "de"}).text
+    anon.get("/login?lang=fr")  # an explicit choice is kept in a cookie, over the header
+    assert '<html lang="fr">' in anon.get("/login", headers={"accept-language": "nl"}).text
+    anon.cookies.clear()

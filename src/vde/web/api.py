@@ -4,9 +4,8 @@ every installation route answers 404 for an installation the session may not see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 import numpy as np
 import orjson
@@ -14,7 +13,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from vde.timeutil import (
-    BRUSSELS,
     check_span,
     local_day_bounds,
     local_day_of,
@@ -33,6 +31,15 @@ from vde.web.bars import (
     unit_for_range,
 )
 from vde.web.deps import installation, require_admin, require_session, visible
+from vde.web.exports import (
+    cells,
+    content_disposition,  # noqa: F401  (re-exported: the API module named it first)
+    csv_dialect,
+    csv_response,
+    local_iso,
+    range_tag,
+)
+from vde.web.i18n import choose_language
 from vde.web.series import (
     MAX_RANGE_S,
     ChartSeries,
@@ -278,61 +285,99 @@ def _compare_totals(
     }
 
 
-def _local_iso(ts: np.ndarray) -> list[str]:
-    """Brussels local ISO-8601 with offset for each ts. The offset is looked up once per
-    distinct UTC hour (it only changes on the hour); numpy formats the date-times."""
-    ts = np.asarray(ts, dtype=np.int64)
-    if len(ts) == 0:
-        return []
-    hours, inverse = np.unique(ts // 3600, return_inverse=True)
-    offsets = np.array(
-        [
-            int(datetime.fromtimestamp(int(h) * 3600, BRUSSELS).utcoffset().total_seconds())
-            for h in hours
-        ]
-    )[inverse]
-    local = np.datetime_as_string((ts + offsets).astype("datetime64[s]"), unit="s").tolist()
-    suffix = {
-        o: f"{'-' if o < 0 else '+'}{abs(o) // 3600:02d}:{abs(o) % 3600 // 60:02d}"
-        for o in set(offsets.tolist())
-    }
-    return [t + suffix[o] for t, o in zip(local, offsets.tolist(), strict=True)]
+#: How far back "now" looks for the newest power row [s] (one cheap key-range read).
+NOW_LOOKBACK_S = 2 * 86400
 
 
-def _cells(a: np.ndarray) -> list[str]:
-    """Power values as CSV cells: one decimal, empty where there is no data."""
-    return ["" if v != v else f"{v:.1f}" for v in np.asarray(a, dtype=np.float64).tolist()]
-
-
-def content_disposition(filename: str) -> str:
-    """RFC 6266 attachment header: an ASCII fallback plus ``filename*`` (RFC 8187, UTF-8)
-    so non-ASCII ids survive and no quote or control character reaches the header."""
-    fallback = "".join(c if " " <= c <= "~" and c not in '"\\;' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def _csv_response(header: list[str], columns: list, filename: str) -> Response:
-    body = (
-        ",".join(header)
-        + "\n"
-        + "".join(",".join(map(str, row)) + "\n" for row in zip(*columns, strict=True))
+@router.get("/installations/{installation_id}/now", summary="Newest data and latest power")
+def latest(request: Request, installation_id: str) -> Response:
+    """The newest 8-s row of the last two days: its time, its age and its power [W]. Data
+    arrives per 256-s tmpo block, so the age is minutes, not seconds."""
+    installation(request, installation_id)
+    now = now_ts()
+    store = request.app.state.store
+    for back in (900, NOW_LOOKBACK_S):  # usually the last minutes hold it: read little
+        p = store.read_power(installation_id, now - back, now + 3600)
+        if len(p):
+            break
+    if len(p) == 0:
+        return JSON({"now": now, "last_ts": None, "age_s": None})
+    return JSON(
+        {
+            "now": now,
+            "last_ts": int(p.ts[-1]),
+            "age_s": max(0, now - int(p.ts[-1]) - 8),
+            "p_cons": round(float(p.p_cons[-1]), 1) + 0.0,
+            "p_prod": round(float(p.p_prod[-1]), 1) + 0.0,
+            "p_tot": round(float(p.p_tot[-1]), 1) + 0.0,
+        }
     )
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": content_disposition(filename)},
-    )
+
+
+LangQ = Annotated[
+    Literal["fr", "nl", "en"] | None,
+    Query(
+        description="page language: fr and nl give ';' and a decimal comma (default: the "
+        "session's language)"
+    ),
+]
+SepQ = Annotated[
+    Literal["comma"] | None, Query(description="'comma' forces ',' and a decimal point")
+]
+
+
+def _dialect(request: Request, lang: str | None, sep: str | None) -> tuple[str, str]:
+    return csv_dialect(lang or choose_language(request), sep)
 
 
 @router.get("/installations/{installation_id}/series.csv", summary="CSV of the curves shown")
-def series_csv(request: Request, installation_id: str, rng: RangeDep) -> Response:
+def series_csv(
+    request: Request, installation_id: str, rng: RangeDep, lang: LangQ = None, sep: SepQ = None
+) -> Response:
     installation(request, installation_id)
     cs = read_chart(request.app.state.store, installation_id, rng.start, rng.end)
-    day = local_day_of(rng.start).isoformat()
-    return _csv_response(
+    fs, mark = _dialect(request, lang, sep)
+    tag = range_tag(rng.start, rng.end, rng.period, rng.day.isoformat() if rng.day else None)
+    return csv_response(
         ["ts", "local_time", "p_cons_w", "p_prod_w", "p_tot_w", "p_import_w", "p_export_w"],
-        [cs.ts.tolist(), _local_iso(cs.ts), *(_cells(getattr(cs, f)) for f in ChartSeries.FIELDS)],
-        f"{installation_id}_{day}_{cs.resolution_s}s.csv",
+        [
+            cs.ts.tolist(),
+            local_iso(cs.ts),
+            *(cells(getattr(cs, f), 1, mark) for f in ChartSeries.FIELDS),
+        ],
+        f"{installation_id}_power_{tag}_{cs.resolution_s}s.csv",
+        fs,
+    )
+
+
+@router.get("/installations/{installation_id}/energy.csv", summary="CSV of the energy bars")
+def energy_csv(
+    request: Request,
+    installation_id: str,
+    rng: RangeDep,
+    unit: Annotated[Literal["15min", "hour", "day", "month"] | None, Query()] = None,
+    lang: LangQ = None,
+    sep: SepQ = None,
+) -> Response:
+    """kWh per bar: consumed, produced (positive), imported, exported, self-consumed, and the
+    bar's coverage [0..1]; empty cells where a bar has no data."""
+    installation(request, installation_id)
+    u = _bars_unit(rng, unit)
+    b = energy_bars(request.app.state.store, installation_id, rng.start, rng.end, u)
+    fs, mark = _dialect(request, lang, sep)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = np.where(b.expected > 0, np.minimum(b.n / b.expected, 1.0), np.nan)
+    tag = range_tag(rng.start, rng.end, rng.period, rng.day.isoformat() if rng.day else None)
+    return csv_response(
+        ["start", "end", *BAR_FIELDS, "coverage"],
+        [
+            local_iso(b.ts),
+            local_iso(b.end),
+            *(cells(b.kwh[k], 3, mark) for k in BAR_FIELDS),
+            cells(cov, 4, mark),
+        ],
+        f"{installation_id}_energy_{tag}_{u}.csv",
+        fs,
     )
 
 
@@ -341,6 +386,8 @@ def raw_csv(
     request: Request,
     installation_id: str,
     day: Annotated[date, Query(description="local day, YYYY-MM-DD")],
+    lang: LangQ = None,
+    sep: SepQ = None,
 ) -> Response:
     """Every stored 8-s row of the installation's power that day (gaps are absent rows)."""
     installation(request, installation_id)
@@ -350,10 +397,16 @@ def raw_csv(
     except (ValueError, OverflowError):
         raise HTTPException(422, f"day out of range: {day.isoformat()}") from None
     p = request.app.state.store.read_power(installation_id, start, end)
-    return _csv_response(
+    fs, mark = _dialect(request, lang, sep)
+    return csv_response(
         ["ts", "local_time", "p_cons_w", "p_prod_w", "p_tot_w"],
-        [p.ts.tolist(), _local_iso(p.ts), _cells(p.p_cons), _cells(p.p_prod), _cells(p.p_tot)],
-        f"{installation_id}_{day.isoformat()}_8s.csv",
+        [
+            p.ts.tolist(),
+            local_iso(p.ts),
+            *(cells(v, 1, mark) for v in (p.p_cons, p.p_prod, p.p_tot)),
+        ],
+        f"{installation_id}_raw_day-{day.isoformat()}_8s.csv",
+        fs,
     )
 
 

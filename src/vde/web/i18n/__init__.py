@@ -37,9 +37,28 @@ class Translations:
         return {k[3:]: v for k, v in self.strings[lang].items() if k.startswith("js.")}
 
 
+def accepted_language(header: str | None) -> str | None:
+    """The first of fr, nl, en in an Accept-Language header by quality (``nl-BE`` is nl)."""
+    ranked = []
+    for i, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            name, _, value = p.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        lang = tag.strip().lower().split("-")[0]
+        if lang in LANGUAGES and q > 0:
+            ranked.append((-q, i, lang))
+    return min(ranked)[2] if ranked else None
+
+
 def choose_language(request: Request) -> str:
-    """``?lang=`` first, then the cookie, then French."""
+    """``?lang=`` first, then the cookie, then the browser's Accept-Language, then French."""
     for candidate in (request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)):
         if candidate in LANGUAGES:
             return candidate
-    return DEFAULT_LANGUAGE
+    return accepted_language(request.headers.get("accept-language")) or DEFAULT_LANGUAGE

@@ -1,4 +1,5 @@
-// The member dashboard: fetches /api/.../series, draws it with uPlot, follows live data (SSE).
+// The member dashboard: energy bars (kWh per hour / day / month) or power curves, cards with
+// coverage and comparisons, the energy flow, the age of the newest data; follows new data (SSE).
 // No inline script anywhere (CSP script-src 'self'): the page hands over its data in a JSON
 // <script type="application/json" id="boot"> element. Text goes in with textContent only.
 /* global uPlot */
@@ -9,28 +10,21 @@ const S = boot.strings;
 const inst = boot.installation;
 const LOCALE = { fr: "fr-BE", nl: "nl-BE", en: "en-GB" }[boot.lang] || "fr-BE";
 const $ = (id) => document.getElementById(id);
+const API = `/api/installations/${encodeURIComponent(inst.id)}`;
 
 const COLORS = {
   cons: "#1f6feb",
   prod: "#e8890c",
   tot: "#5c636a",
+  self: "#d98a06",
   imp: "rgba(220, 53, 69, 0.30)",
+  impBar: "#c9303f",
   impLine: "#dc3545",
   exp: "rgba(25, 135, 84, 0.30)",
+  expBar: "#198754",
   expLine: "#198754",
+  ghost: "#6c757d",
 };
-
-const params = new URLSearchParams(location.search);
-const state = {
-  period: ["day", "week", "month", "year"].includes(params.get("period")) ? params.get("period") : "day",
-  date: /^\d{4}-\d{2}-\d{2}$/.test(params.get("date") || "") ? params.get("date") : todayLocal(),
-  zoom: null, // {start, end} in UTC epoch s while zoomed
-  compare: "",
-};
-let chart = null;
-let lastData = null;
-let live = null;
-let loadSeq = 0;
 
 function t(key, vars = {}) {
   let s = S[key] || key;
@@ -41,6 +35,35 @@ function t(key, vars = {}) {
 function todayLocal() {
   return new Intl.DateTimeFormat("en-CA", { timeZone: TZ }).format(new Date());
 }
+
+// A date from the URL: a valid day as is; an impossible one (2026-02-30) becomes the nearest
+// valid day of that month; anything else today. Returns [day, corrected?].
+function urlDate(raw) {
+  if (raw === null || raw === "") return [todayLocal(), false];
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(raw);
+  if (!m || Number(m[1]) < 1900 || Number(m[1]) > 2999) return [todayLocal(), true];
+  const y = Number(m[1]);
+  const mo = Math.min(12, Math.max(1, Number(m[2])));
+  const last = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  const d = Math.min(last, Math.max(1, Number(m[3])));
+  const iso = `${m[1]}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  return [iso, iso !== raw];
+}
+
+const params = new URLSearchParams(location.search);
+const [startDate, corrected] = urlDate(params.get("date"));
+const state = {
+  period: ["day", "week", "month", "year"].includes(params.get("period")) ? params.get("period") : "day",
+  date: startDate,
+  zoom: null, // {start, end} in UTC epoch s while zoomed
+  compare: "",
+  view: params.get("view") === "power" ? "power" : "energy",
+  ghost: false,
+};
+let chart = null;
+let live = null;
+let loadSeq = 0;
+let nowInfo = null;
 
 // --- date arithmetic on YYYY-MM-DD strings (calendar only, no time zone involved) --------
 function shiftDate(iso, period, step) {
@@ -57,6 +80,10 @@ function fmtDate(ts, opts) {
   return new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, ...opts }).format(new Date(ts * 1000));
 }
 
+function fmtDay(ts) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: TZ }).format(new Date(ts * 1000));
+}
+
 function rangeLabel(d) {
   if (!d.period) {
     const o = { dateStyle: "medium", timeStyle: "short" };
@@ -71,12 +98,11 @@ function rangeLabel(d) {
 }
 
 // signDisplay "negative": a tiny negative that rounds to zero shows as 0,0, not -0,0
-const kwh = new Intl.NumberFormat(LOCALE, {
-  maximumFractionDigits: 1,
-  minimumFractionDigits: 1,
-  signDisplay: "negative",
-});
+const num1 = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 1, minimumFractionDigits: 1, signDisplay: "negative" });
+const num2 = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 2, minimumFractionDigits: 2, signDisplay: "negative" });
 const pct = new Intl.NumberFormat(LOCALE, { style: "percent", maximumFractionDigits: 0 });
+const signedPct = new Intl.NumberFormat(LOCALE, { style: "percent", maximumFractionDigits: 0, signDisplay: "exceptZero" });
+const kwhText = (v) => (v === null || v === undefined ? "–" : `${num1.format(v)} kWh`);
 
 function query() {
   const q = new URLSearchParams();
@@ -85,25 +111,36 @@ function query() {
   return q;
 }
 
+async function getJson(url) {
+  const r = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (r.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return null; }
+  if (!r.ok) throw new Error(String(r.status));
+  return r.json();
+}
+
 // --- data ------------------------------------------------------------------------------------
 async function load() {
   const seq = ++loadSeq;
   const q = query();
   if (state.compare) q.set("compare", state.compare);
   $("loading").classList.remove("d-none");
-  const r = await fetch(`/api/installations/${encodeURIComponent(inst.id)}/series?${q}`, {
-    headers: { Accept: "application/json" },
-    credentials: "same-origin",
-  });
-  if (seq !== loadSeq) return; // a newer request is on its way
+  let energy, power = null;
+  try {
+    const wantPower = state.view === "power";
+    [energy, power] = await Promise.all([
+      getJson(`${API}/energy?${q}`),
+      wantPower ? getJson(`${API}/series?${q}`) : Promise.resolve(null),
+    ]);
+  } catch (e) {
+    if (seq === loadSeq) { $("loading").classList.add("d-none"); showError(e.message); }
+    return;
+  }
+  if (seq !== loadSeq || energy === null) return; // a newer request is on its way
   $("loading").classList.add("d-none");
-  if (r.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return; }
-  if (!r.ok) { showError(r.status); return; }
-  const d = await r.json();
-  lastData = d;
-  show(d);
+  show(energy, power);
   syncUrl();
-  followLive(d);
+  followLive(energy);
+  loadNow();
 }
 
 function showError(status) {
@@ -114,47 +151,119 @@ function showError(status) {
 
 function syncUrl() {
   const q = new URLSearchParams({ period: state.period, date: state.date });
+  if (state.view === "power") q.set("view", "power");
   history.replaceState(null, "", `${location.pathname}?${q}`);
-  const id = encodeURIComponent(inst.id);
-  $("csv-shown").href = `/api/installations/${id}/series.csv?${query()}`;
+  const sep = $("csv-comma").checked ? "&sep=comma" : "";
+  $("csv-energy").href = `${API}/energy.csv?${query()}&lang=${boot.lang}${sep}`;
+  $("csv-shown").href = `${API}/series.csv?${query()}&lang=${boot.lang}${sep}`;
   const rawDay = state.zoom ? fmtDay(state.zoom.start) : state.date;
-  $("csv-raw").href = `/api/installations/${id}/raw.csv?day=${rawDay}`;
+  $("csv-raw").href = `${API}/raw.csv?day=${rawDay}&lang=${boot.lang}${sep}`;
   $("csv-raw").textContent = `⬇ ${t("csvraw", { day: rawDay })}`;
 }
 
-function fmtDay(ts) {
-  return new Intl.DateTimeFormat("en-CA", { timeZone: TZ }).format(new Date(ts * 1000));
+// --- cards, flow, comparison -------------------------------------------------------------------
+const CARD_KEYS = { consumed: "consumed_kwh", produced: "produced_kwh", imported: "imported_kwh", exported: "exported_kwh" };
+
+function changeText(ch) {
+  if (!ch) return "";
+  const parts = [];
+  if (ch.previous !== null) parts.push(t("chg.previous", { v: signedPct.format(ch.previous) }));
+  if (ch.last_year !== null) parts.push(t("chg.lastyear", { v: signedPct.format(ch.last_year) }));
+  return parts.join(" · ");
 }
 
-// --- rendering -------------------------------------------------------------------------------
-const kw = (a) => (a ? a.map((v) => (v === null ? null : v / 1000)) : null);
-const neg = (a) => a.map((v) => (v === null ? null : -v));
+function showCards(d) {
+  const tot = d.totals;
+  const incomplete = tot.coverage !== null && tot.slots > 0 && !tot.complete;
+  const covText = incomplete ? t("incomplete", { v: pct.format(1 - tot.coverage) }) : "";
+  for (const [card, key] of Object.entries(CARD_KEYS)) {
+    $(`val-${card}`).textContent = kwhText(tot[key]);
+    $(`chg-${card}`).textContent = changeText(d.changes[key]);
+    $(`cov-${card}`).textContent = covText;
+    $(`cov-${card}`).classList.toggle("d-none", !incomplete);
+  }
+  for (const key of ["self_consumption", "self_sufficiency"]) {
+    $(`val-${key}`).textContent = tot[key] === null ? "–" : pct.format(tot[key]);
+    const hidden = tot[key] === null && tot.slots > 0 && tot.coverage !== null && tot.coverage < 0.5;
+    $(`cov-${key}`).textContent = hidden ? t("ratehidden") : covText;
+    $(`cov-${key}`).classList.toggle("d-none", !(hidden || incomplete));
+    $(`chg-${key}`).textContent = "";
+  }
+  $("cards").dataset.coverage = tot.coverage === null ? "" : String(tot.coverage);
+}
 
-function show(d) {
+function showFlow(tot) {
+  $("flow-self").textContent = kwhText(tot.self_consumed_kwh);
+  $("flow-exp").textContent = kwhText(tot.exported_kwh);
+  $("flow-imp").textContent = kwhText(tot.imported_kwh);
+  $("flow-desc").textContent = t("flow.desc", {
+    self: kwhText(tot.self_consumed_kwh), exp: kwhText(tot.exported_kwh), imp: kwhText(tot.imported_kwh),
+  });
+}
+
+function showCompare(c) {
+  const box = $("compare-box");
+  box.classList.toggle("d-none", !c);
+  if (!c) return;
+  $("compare-title").textContent = t("cmp.title", { group: c.installation.caption, n: c.homes });
+  const body = $("compare-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const [card, key] of Object.entries(CARD_KEYS)) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = $(`lbl-${card}`).textContent;
+    tr.append(th);
+    const diff = c.difference_kwh[key];
+    const rel = c.difference[key];
+    const cells = [
+      $(`val-${card}`).textContent,
+      kwhText(c.average[key]),
+      diff === null ? "–" : `${num1.format(diff)} kWh${rel === null ? "" : ` (${signedPct.format(rel)})`}`,
+    ];
+    for (const text of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+}
+
+function show(d, power) {
   $("range-label").textContent = rangeLabel(d) + (state.zoom ? ` (${t("zoomed")})` : "");
   $("unzoom").classList.toggle("d-none", !state.zoom);
-  const tot = d.totals;
-  $("val-consumed").textContent = `${kwh.format(tot.consumed_kwh)} kWh`;
-  $("val-produced").textContent = `${kwh.format(tot.produced_kwh)} kWh`;
-  $("val-imported").textContent = `${kwh.format(tot.imported_kwh)} kWh`;
-  $("val-exported").textContent = `${kwh.format(tot.exported_kwh)} kWh`;
-  $("val-self_consumption").textContent = tot.self_consumption === null ? "–" : pct.format(tot.self_consumption);
-  $("val-self_sufficiency").textContent = tot.self_sufficiency === null ? "–" : pct.format(tot.self_sufficiency);
+  showCards(d);
+  showFlow(d.totals);
+  showCompare(d.compare);
+  const has = d.totals.slots > 0;
   $("nodata").textContent = t("nodata");
-  $("nodata").classList.toggle("d-none", d.has_data);
-  $("chart-summary").textContent = d.has_data
+  $("nodata").classList.toggle("d-none", has);
+  const tot = d.totals;
+  $("chart-summary").textContent = has
     ? t("summary", {
         range: rangeLabel(d),
-        cons: kwh.format(tot.consumed_kwh),
-        prod: kwh.format(tot.produced_kwh),
-        imp: kwh.format(tot.imported_kwh),
-        exp: kwh.format(tot.exported_kwh),
-        res: resLabel(d.resolution_s),
+        cons: num1.format(tot.consumed_kwh),
+        prod: num1.format(tot.produced_kwh),
+        imp: num1.format(tot.imported_kwh),
+        exp: num1.format(tot.exported_kwh),
+        res: power ? resLabel(power.resolution_s) : t(`unit.${d.bars.unit}`),
       })
     : t("nodata");
-  $("chart").dataset.points = String(d.ts.length);
-  $("chart").dataset.resolution = String(d.resolution_s);
-  draw(d);
+  const el = $("chart");
+  el.dataset.view = state.view;
+  el.dataset.unit = d.bars.unit;
+  el.dataset.bars = String(d.bars.ts.length);
+  if (power) {
+    el.dataset.points = String(power.ts.length);
+    el.dataset.resolution = String(power.resolution_s);
+    drawPower(power);
+  } else {
+    delete el.dataset.points;
+    delete el.dataset.resolution;
+    drawBars(d);
+  }
+  $("chart-help").textContent = state.view === "power" ? t("zoomhelp") : t("barhelp");
   performance.mark("vde-chart"); // time to first chart, read by bench/web.py
 }
 
@@ -162,7 +271,134 @@ function resLabel(s) {
   return { 8: "8 s", 60: "1 min", 900: "15 min", 3600: "1 h", 86400: t("res.day") }[s] || `${s} s`;
 }
 
-function draw(d) {
+// --- charts ----------------------------------------------------------------------------------
+function chartSize() {
+  const w = Math.max(280, $("chart").clientWidth);
+  return { width: w, height: w < 600 ? Math.min(300, Math.round(window.innerHeight * 0.36)) : 380 };
+}
+
+function axisDates(u, splits) {
+  const span = u.scales.x.max - u.scales.x.min;
+  return splits.map((ts) => {
+    if (span <= 120 * 86400) {
+      const hm = fmtDate(ts, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+      return hm === "00:00" ? fmtDate(ts, { day: "numeric", month: "short" }) : hm;
+    }
+    return fmtDate(ts, { month: "short", year: "2-digit" });
+  });
+}
+
+function barLabel(unit, ts) {
+  if (unit === "month") return fmtDate(ts, { month: "long", year: "numeric" });
+  if (unit === "day") return fmtDate(ts, { weekday: "short", day: "numeric", month: "short" });
+  return fmtDate(ts, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+}
+
+function place(u) {
+  if (chart) chart.destroy();
+  chart = u;
+  tappedIdx = null;
+  attachTouch(chart);
+}
+
+let touched = false;
+let tappedIdx = null;
+
+// Touch: a finger moves the cursor (the legend is the tooltip); a second tap opens the bar.
+function attachTouch(u) {
+  const over = u.over;
+  const move = (ev) => {
+    const tch = ev.touches[0];
+    if (!tch) return;
+    const r = over.getBoundingClientRect();
+    u.setCursor({ left: tch.clientX - r.left, top: tch.clientY - r.top });
+  };
+  over.addEventListener("touchstart", (ev) => { touched = true; move(ev); }, { passive: true });
+  over.addEventListener("touchmove", move, { passive: true });
+}
+
+function drawBars(d) {
+  const b = d.bars;
+  const n = b.ts.length;
+  const mid = b.ts.map((s, i) => (s + b.end[i]) / 2);
+  const self = b.self_consumed_kwh;
+  const imp = b.imported_kwh;
+  const stackTop = self.map((v, i) => (v === null ? null : v + imp[i]));
+  const exp = b.exported_kwh.map((v) => (v === null ? null : -v));
+  const prev = d.previous ? d.previous.bars.consumed_kwh : [];
+  const ghost = Array.from({ length: n }, (_, i) => (i < prev.length ? prev[i] : null));
+  const bars = uPlot.paths.bars({ size: [0.75, 80], align: 0 });
+  const ghostBars = uPlot.paths.bars({ size: [0.95, 90], align: 0 });
+  const kwhVal = (arr) => (u, v, si, di) => (di === null || di === undefined || arr[di] === null ? "–" : `${num2.format(arr[di])} kWh`);
+  const series = [
+    { label: t(`unit.${b.unit}`), value: (u, v, si, di) => (di === null || di === undefined ? "–" : barTitle(b, di)) },
+    { label: t("s.import"), fill: COLORS.impBar, stroke: COLORS.impBar, paths: bars, points: { show: false }, value: kwhVal(imp) },
+    { label: t("s.self"), fill: COLORS.self, stroke: COLORS.self, paths: bars, points: { show: false }, value: kwhVal(self) },
+    { label: t("s.export"), fill: COLORS.expBar, stroke: COLORS.expBar, paths: bars, points: { show: false }, value: kwhVal(b.exported_kwh) },
+    { label: t("s.ghost"), stroke: COLORS.ghost, width: 1.5, dash: [4, 3], paths: ghostBars, points: { show: false }, show: state.ghost, value: kwhVal(prev) },
+  ];
+  const data = [mid, stackTop, self, exp, ghost];
+  const size = chartSize();
+  const opts = {
+    ...size,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), TZ),
+    series,
+    scales: { x: { time: true, range: () => [d.start, d.end] }, y: { range: (u, lo, hi) => [Math.min(0, lo), Math.max(0.1, hi)] } },
+    axes: [
+      { values: b.unit === "month" ? (u, s) => s.map((x) => fmtDate(x, { month: "short" })) : axisDates, space: 50 },
+      { label: "kWh", size: 55, values: (u, vals) => vals.map((v) => v.toLocaleString(LOCALE)) },
+    ],
+    cursor: { drag: { x: false, y: false }, points: { show: false } },
+    legend: { live: true },
+    hooks: { draw: [(u) => shadePartial(u, b)] },
+  };
+  place(new uPlot(opts, data, $("chart")));
+  chart.over.addEventListener("click", () => {
+    const idx = chart.cursor.idx;
+    // on a touch screen the first tap on a bar shows its values, a second one opens it
+    if (touched) {
+      touched = false;
+      if (idx !== tappedIdx) { tappedIdx = idx; return; }
+    }
+    drill(b, idx);
+  });
+}
+
+// The tooltip's title: the bar's time, and its coverage when data is missing in it.
+function barTitle(b, i) {
+  const c = b.coverage[i];
+  const label = barLabel(b.unit, b.ts[i]);
+  return c === null || c >= 0.99 ? label : `${label} (${t("s.coverage", { v: pct.format(c) })})`;
+}
+
+// Grey over bars with part of their slots missing, lighter over bars with none.
+function shadePartial(u, b) {
+  const ctx = u.ctx;
+  ctx.save();
+  for (let i = 0; i < b.ts.length; i++) {
+    const c = b.coverage[i];
+    if (c === null || c >= 0.99) continue;
+    const x0 = u.valToPos(b.ts[i], "x", true);
+    const x1 = u.valToPos(b.end[i], "x", true);
+    ctx.fillStyle = c > 0 ? "rgba(108, 117, 125, 0.18)" : "rgba(108, 117, 125, 0.07)";
+    ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+  }
+  ctx.restore();
+}
+
+// A tap or click on a bar opens it: a month shows its days, a day its hours, an hour 15 min.
+function drill(b, idx) {
+  if (idx === null || idx === undefined) return;
+  const ts = b.ts[idx];
+  if (b.unit === "month") go({ period: "month", date: fmtDay(ts) });
+  else if (b.unit === "day") go({ period: "day", date: fmtDay(ts) });
+  else if (b.unit === "hour") { state.zoom = { start: ts - 3600, end: b.end[idx] + 3600 }; load(); }
+}
+
+const kw = (a) => (a ? a.map((v) => (v === null ? null : v / 1000)) : null);
+const neg = (a) => a.map((v) => (v === null ? null : -v));
+
+function drawPower(d) {
   const c = d.compare;
   const data = [d.ts, kw(d.p_import), kw(d.p_export), kw(d.p_cons), kw(neg(d.p_prod)), kw(d.p_tot)];
   const series = [
@@ -182,14 +418,11 @@ function draw(d) {
   }
   for (const s of series.slice(1)) {
     s.spanGaps = false; // missing data is a gap, never a line to zero
-    s.points = { show: true, size: 5, filter: isolated }; // only points no line can show
-    s.value = (u, v) => (v === null ? "–" : `${v.toFixed(2)} kW`);
+    s.points = { show: true, size: 5, filter: isolated };
+    s.value = (u, v) => (v === null ? "–" : `${num2.format(v)} kW`);
   }
-  const el = $("chart");
-  const width = Math.max(280, el.clientWidth);
   const opts = {
-    width,
-    height: width < 600 ? 260 : 380,
+    ...chartSize(),
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), TZ),
     series,
     scales: { x: { time: true } },
@@ -198,8 +431,7 @@ function draw(d) {
     legend: { live: true },
     hooks: { setSelect: [onSelect] },
   };
-  if (chart) chart.destroy();
-  chart = new uPlot(opts, data, el);
+  place(new uPlot(opts, data, $("chart")));
 }
 
 // Indices of values with no neighbour: a line cannot draw them, so they get a dot.
@@ -209,27 +441,14 @@ function isolated(u, sidx) {
   for (let i = 0; i < v.length; i++) {
     if (v[i] !== null && (i === 0 || v[i - 1] === null) && (i === v.length - 1 || v[i + 1] === null)) out.push(i);
   }
-  return out; // an empty list draws no point (null would draw them all)
-}
-
-// Axis labels in Brussels time, 24 h, in the page's language; the date under midnight ticks.
-function axisDates(u, splits) {
-  const span = u.scales.x.max - u.scales.x.min;
-  return splits.map((ts) => {
-    if (span <= 120 * 86400) {
-      // the date under midnight ticks, the hour under the others (a week ticks every 12 h)
-      const hm = fmtDate(ts, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-      return hm === "00:00" ? fmtDate(ts, { day: "numeric", month: "short" }) : hm;
-    }
-    return fmtDate(ts, { month: "short", year: "2-digit" });
-  });
+  return out;
 }
 
 function onSelect(u) {
   if (u.select.width < 4) return;
   const start = Math.floor(u.posToVal(u.select.left, "x"));
   let end = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
-  if (end - start < 120) end = start + 120; // at least a few 8-s points
+  if (end - start < 120) end = start + 120;
   u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
   state.zoom = { start, end };
   load();
@@ -237,17 +456,47 @@ function onSelect(u) {
 
 new ResizeObserver(() => {
   if (chart) {
-    const w = Math.max(280, $("chart").clientWidth);
-    if (Math.abs(w - chart.width) > 2) chart.setSize({ width: w, height: w < 600 ? 260 : 380 });
+    const s = chartSize();
+    if (Math.abs(s.width - chart.width) > 2) chart.setSize(s);
   }
 }).observe($("chart"));
 
-// --- live ------------------------------------------------------------------------------------
+// --- now: the age of the newest data and the latest power -----------------------------------
+async function loadNow() {
+  try {
+    nowInfo = await getJson(`${API}/now`);
+  } catch {
+    nowInfo = null;
+  }
+  showNow();
+}
+
+function ageText(s) {
+  if (s < 90) return t("age.s", { n: Math.max(0, Math.round(s)) });
+  if (s < 5400) return t("age.min", { n: Math.round(s / 60) });
+  if (s < 2 * 86400) return t("age.h", { n: Math.round(s / 3600) });
+  return t("age.d", { n: Math.round(s / 86400) });
+}
+
+function showNow() {
+  const badge = $("now-badge");
+  if (!nowInfo || nowInfo.last_ts === null) { badge.classList.add("d-none"); return; }
+  const age = Date.now() / 1000 - nowInfo.last_ts - 8;
+  const until = fmtDate(nowInfo.last_ts + 8, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const p = nowInfo.p_tot / 1000;
+  const flow = p >= 0 ? t("now.import", { kw: num2.format(p) }) : t("now.export", { kw: num2.format(-p) });
+  badge.textContent = `${t("now.until", { time: until, age: ageText(age) })} · ${flow}`;
+  badge.dataset.lastTs = String(nowInfo.last_ts);
+  badge.classList.remove("d-none");
+}
+setInterval(showNow, 30000);
+
+// --- live: reload when a sync lands -------------------------------------------------------------
 function followLive(d) {
   const now = Date.now() / 1000;
   const showsNow = d.start <= now && now < d.end + 60;
   if (showsNow && !live) {
-    live = new EventSource(`/api/installations/${encodeURIComponent(inst.id)}/live`);
+    live = new EventSource(`${API}/live`);
     // data-last-ts: the newest data the chart has been (re)loaded with, for tests and tools
     live.addEventListener("hello", (ev) => { $("chart").dataset.lastTs = String(JSON.parse(ev.data).last_ts ?? ""); });
     live.addEventListener("data", async (ev) => {
@@ -271,19 +520,32 @@ function go(changes) {
   Object.assign(state, changes, { zoom: null });
   $("date").value = state.date;
   document.querySelector(`#period-${state.period}`).checked = true;
+  document.querySelector(`#view-${state.view}`).checked = true;
   load();
 }
 
 for (const radio of document.querySelectorAll("input[name=period]")) {
   radio.addEventListener("change", () => go({ period: radio.value }));
 }
+for (const radio of document.querySelectorAll("input[name=view]")) {
+  radio.addEventListener("change", () => { state.view = radio.value; load(); });
+}
 $("prev").addEventListener("click", () => go({ date: shiftDate(state.date, state.period, -1) }));
 $("next").addEventListener("click", () => go({ date: shiftDate(state.date, state.period, 1) }));
 $("today").addEventListener("click", () => go({ date: todayLocal() }));
 $("date").addEventListener("change", () => { if ($("date").value) go({ date: $("date").value }); });
 $("unzoom").addEventListener("click", () => go({}));
+$("ghost").addEventListener("change", () => {
+  state.ghost = $("ghost").checked;
+  if (chart && state.view === "energy") chart.setSeries(4, { show: state.ghost });
+});
+$("csv-comma").addEventListener("change", syncUrl);
 if ($("compare")) {
   $("compare").addEventListener("change", () => { state.compare = $("compare").value; load(); });
+}
+if (corrected) {
+  $("notice").textContent = t("baddate", { raw: params.get("date"), day: state.date });
+  $("notice").classList.remove("d-none");
 }
 
 go({});
