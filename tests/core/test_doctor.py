@@ -34,7 +34,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def smtp():
     ctl = Controller(
         _Sink(),
@@ -48,9 +48,13 @@ def smtp():
     ctl.stop()
 
 
-@pytest.fixture
-def world(tmp_path, smtp):
-    """A database with an imported fleet, the simulator serving it and an SMTP server."""
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, smtp):
+    """A database with an imported fleet, the simulator serving it and an SMTP server.
+
+    Shared by the module's tests: doctor only reads, so one set-up serves them all.
+    """
+    tmp_path = tmp_path_factory.mktemp("doctor")
     fleet = Fleet.generate(homes=2, seed=5, now_ts=1_790_000_000)
     wb = tmp_path / "fleet.xlsx"
     write_workbook(wb, fleet.config_rows(), fleet.access_rows(), fleet.captions())
