@@ -168,3 +168,26 @@ def test_toml_keys_errors_name_the_entry() -> None:
         )
     with pytest.raises(ValueError, match="unknown field"):
         keys_from_settings({"X": [{"method": "prorata", "share": {}}]})
+
+
+def test_config_import_stores_the_sharing_keys_sheet(tmp_path: Path, store) -> None:
+    from openpyxl import load_workbook
+
+    from vde.processing.template import example_config
+    from vde.processing.workbook import write_workbook
+    from vde.sync.importer import import_workbook
+
+    path = tmp_path / "Configuration.xlsx"
+    write_workbook(path, *example_config())
+    wb = load_workbook(path)
+    ws = wb.create_sheet("SharingKeys")
+    ws.append(["Community", "ValidFrom", "Key", "InstallationId", "Share", "Rank"])
+    ws.append(["CDBA01", "2026-01-01", "hybrid", "CDB001", 40, None])
+    ws.append(["CDBA01", "2026-01-01", "hybrid", "CDB003", 60, None])
+    wb.save(path)
+    import_workbook(store, path, recompute=False)
+    stored = store.sharing_keys()
+    assert list(stored) == ["CDBA01"]
+    ((valid_from, spec),) = stored["CDBA01"]
+    assert valid_from == 1_767_222_000  # 2026-01-01 00:00 Brussels
+    assert json.loads(spec)["shares"] == {"CDB001": 40.0, "CDB003": 60.0}

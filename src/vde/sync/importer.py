@@ -126,6 +126,10 @@ def import_workbook(
     with store.lock(SYNC_LOCK, IMPORT_LOCK_TTL_S):
         result, new = _plan(store, parsed, parts, dry_run=False)
         _write(store, parsed, result, new)
+        if only is None:  # the optional SharingKeys sheet (vde.sync.sharing)
+            from vde.sync.sharing import import_keys
+
+            import_keys(store, path)
         # Also on a first import: raw data may already be stored (e.g. migrated).
         if new is not None and result.diff is not None and recompute:
             targets = _with_data(store, new, result.diff.recompute_installations)

@@ -134,7 +134,8 @@ def import_keys(store: Store, path: str, *, dry_run: bool = False) -> dict[str, 
             f"sheet SharingKeys: {len(errors)} error(s), no key imported:\n  "
             + "\n  ".join(str(p) for p in errors)
         )
-    if not dry_run:
+    if not dry_run and keys:
+        store.create_schema(["sharing_keys"])  # a database from before energy sharing
         for community, versions in keys.items():
             store.replace_sharing_keys(
                 community,
