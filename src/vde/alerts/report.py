@@ -101,19 +101,24 @@ def _table_lines(rows: Sequence[Sequence[str]], widths: Sequence[int]) -> list[s
 def text_report(alerts: Sequence[Alert]) -> str:
     """The report as plain text: a table within 100 columns, then the missing periods.
 
-    The day is a column only when the report spans several days (it is in the subject).
+    The day is in the subject; a report over several days heads each day's rows with it.
     """
     if not alerts:
         return "vde alerts: nothing to report.\n"
-    rows: list[Sequence[str]] = list(table_rows(alerts))
-    header: Sequence[str] = COLUMNS
-    if len({r[0] for r in rows}) == 1:
-        header, rows = COLUMNS[1:], [r[1:] for r in rows]
-    widths = _wrap_widths(rows, header)
+    rows = table_rows(alerts)
+    header = COLUMNS[1:]
+    widths = _wrap_widths([r[1:] for r in rows], header)
+    several = len({r[0] for r in rows}) > 1
     out = textwrap.wrap(subject(alerts), WIDTH) + [""]
     out += _table_lines([header], widths) + ["  ".join("-" * w for w in widths)]
+    day = None
     for i, r in enumerate(rows):
-        out += [""] * bool(i) + _table_lines([r], widths)
+        if several and r[0] != day:
+            out += [""] * bool(i) + [f"{r[0]}:"]
+        elif i:
+            out.append("")
+        day = r[0]
+        out += _table_lines([r[1:]], widths)
     for a in _order(alerts):
         periods = _period_lines(a)
         if periods:
