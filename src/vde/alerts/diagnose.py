@@ -16,8 +16,9 @@ adds an inconsistency is never proposed. So a PV clamp also counted
 in Network gets "blank Network on PV and PV-", not the flip of ``Mains-`` that makes the
 curves look coherent while doubling the energy.
 
-A group is diagnosed home by home (its rows of each member home, as if alone): a group's
-problem is the sum of its members' and a search over a 146-row group is out of reach.
+A group is diagnosed home by home (its rows of each member home, as if alone, on the
+group's slots): a group's problem is the sum of its members' and a search over a 146-row
+group is out of reach.
 """
 
 from __future__ import annotations
@@ -158,6 +159,20 @@ class DayModel:
         self.net = np.array([r.net for r in self.rows], dtype=np.float64)
         self.prod = np.array([r.prod for r in self.rows], dtype=np.float64)
 
+    def subset(self, rows: Sequence[SensorRow]) -> DayModel:
+        """The same day restricted to some of its rows (a group's rows of one home).
+
+        The periods stay the group's: slots where every sensor of the group has data.
+        """
+        wanted = set(rows)
+        keep = [i for i, r in enumerate(self.rows) if r in wanted]
+        out = object.__new__(DayModel)
+        out.rows = [self.rows[i] for i in keep]
+        out.n_slots, out.night = self.n_slots, self.night
+        out.means, out.kwh = self.means[keep], self.kwh[keep]
+        out.net, out.prod = self.net[keep], self.prod[keep]
+        return out
+
     def sums(self, net: np.ndarray, prod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(p_prod, p_tot) period means [W] with these signs per row."""
         return prod @ self.means, net @ self.means
@@ -277,9 +292,7 @@ def diagnose(
     culprits: list[str] = []
     unfixed = False
     for home in sorted(by_home):
-        part = search(
-            DayModel(by_home[home], raw, start, end, night_of, period_s), homes, limits, label
-        )
+        part = search(whole.subset(by_home[home]), homes, limits, label)
         if part.edits != ():
             culprits.append(home)
         if part.edits is None:
