@@ -99,3 +99,13 @@ def test_create_schema_adds_sharing_tables_to_an_existing_database(tmp_path: Pat
 def test_bad_quarter_starts_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="multiples of 900"):
         store.write_quarters("H", _balances(DAY0 + np.array([0, 450]), 1))
+
+
+@pytest.mark.cassandra
+def test_migrate_copies_the_sharing_keys(sqlite_store: Store, cassandra_store: Store) -> None:
+    from vde.storage.migrate import migrate
+
+    sqlite_store.replace_sharing_keys("CDBZ01", [(0, '{"key": "prorata"}'), (DAY0, "{}")])
+    report = migrate(sqlite_store, cassandra_store)
+    assert report.rows["sharing_keys"] == 2
+    assert cassandra_store.sharing_keys() == sqlite_store.sharing_keys() != {}

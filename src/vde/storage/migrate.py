@@ -123,6 +123,11 @@ def _copy_small(source: Store, target: Store) -> dict[str, int]:
     for k, v in meta.items():
         target.set_meta(k, v)
     n["meta"] = len(meta)
+    # energy sharing keys; balances and results are derived (vde sharing run recomputes)
+    keys = source.sharing_keys()
+    for community, versions in keys.items():
+        target.replace_sharing_keys(community, versions)
+    n["sharing_keys"] = sum(len(v) for v in keys.values())
     return n
 
 
