@@ -26,3 +26,108 @@ def _m(a: int, b: int) -> MissingInterval:
 )
 def test_missing_share(intervals, last_ts, expected):
     assert missing_share(intervals, last_ts, 0, 1000) == pytest.approx(expected)
+
+
+# --- health summary, alert lifecycle, invitation links -------------------------------------
+
+NOW = 1_800_000_000
+
+
+def _row(sensor, insts, last_ts, error=None, attempt=None, success=None):
+    return {
+        "sensor_id": sensor,
+        "installations": insts,
+        "last_ts": last_ts,
+        "last_error": error,
+        "last_attempt_ts": attempt,
+        "last_success_ts": success,
+    }
+
+
+def test_health_summary_worst_sensor_wins():
+    from vde.web.admin import health_summary
+
+    sync = [
+        _row("a", ["H1", "G"], NOW - 600, success=NOW - 300),
+        _row("b", ["H2", "G"], NOW - 7200, success=NOW - 200),  # late data: stale
+        _row("c", ["H3"], NOW - 60, error="timeout", attempt=NOW - 30, success=NOW - 900),
+        _row("d", ["H4"], NOW - 60, error="old failure", attempt=NOW - 900, success=NOW - 30),
+    ]
+    alerts = [{"status": s} for s in ("pending", "sent", "acknowledged", "resolved", "pending")]
+    h = health_summary(sync, alerts, now=NOW)
+    assert h["ok"] == 2  # H1 and H4 (its error was followed by a success)
+    assert h["stale"] == ["G", "H2"] and h["failing"] == ["H3"]
+    assert h["last_sync_ts"] == NOW - 30
+    assert h["open_alerts"] == 3 and h["pending_alerts"] == 2
+
+
+@pytest.fixture(scope="module")
+def admin_site(seeded):
+    from fastapi.testclient import TestClient
+
+    from vde.models import Alert, SyncState
+    from vde.settings import Settings
+    from vde.web.app import create_app
+
+    from .conftest import login
+
+    seeded.put_sync_state(SyncState("s1a", last_ts=NOW, last_success_ts=NOW))
+    seeded.put_sync_state(SyncState("removed-sensor", last_ts=NOW, last_error="gone"))
+    seeded.put_alert(
+        Alert("missing:CDB001:2026-06-15", "missing", "CDB001", "2026-06-15", "1 h", {}, "f1")
+    )
+    settings = Settings(database="sqlite:///unused.db", public_url="https://vde.example.org/")
+    app = create_app(seeded, settings)
+    with TestClient(app) as root, TestClient(app) as alice:
+        yield seeded, login(root, "root"), login(alice, "alice")
+
+
+def test_admin_page_lists_current_sensors_health_and_translated_alerts(admin_site):
+    _, root, _ = admin_site
+    page = root.get("/admin?lang=fr").text
+    assert 'id="health"' in page and "Dernière synchronisation réussie" in page
+    assert "removed-" not in page  # a sensor no longer in the configuration is not listed
+    assert "Données manquantes" in page and "à envoyer" in page  # kind and status in French
+    assert "administrateur" in page and "membre" in page  # roles in French
+    page_nl = root.get("/admin?lang=nl").text
+    assert "Ontbrekende gegevens" in page_nl and "beheerder" in page_nl
+    root.get("/admin?lang=fr")
+
+
+def test_acknowledge_moves_an_alert_out_of_the_open_ones(admin_site):
+    from .conftest import csrf
+
+    store, root, alice = admin_site
+    url = "/admin/alerts/missing:CDB001:2026-06-15/ack"
+    assert alice.post(url, data={"csrf_token": csrf(alice)}).status_code == 403
+    assert root.post(url, data={}, follow_redirects=False).status_code == 403  # no CSRF token
+    r = root.post(url, data={"csrf_token": csrf(root)}, follow_redirects=False)
+    assert r.status_code == 303
+    (a,) = [a for a in store.alerts() if a.alert_id == "missing:CDB001:2026-06-15"]
+    assert a.status == "acknowledged"
+    assert "vue" in root.get("/admin?lang=fr").text
+    r = root.post("/admin/alerts/nope/ack", data={"csrf_token": csrf(root)})
+    assert r.status_code == 404
+
+
+def test_invite_link_uses_public_url_and_works_once(admin_site):
+    import re
+
+    from .conftest import csrf
+
+    store, root, _ = admin_site
+    r = root.post("/admin/users/carol/invite", data={"csrf_token": csrf(root)})
+    assert r.status_code == 200
+    m = re.search(
+        r'value="https://vde\.example\.org/invite\?login=carol&amp;token=([^"]+)"', r.text
+    )
+    assert m, "no invitation link built from public_url"
+    token = m.group(1)
+    assert root.get(f"/invite?login=carol&token={token}").status_code == 200
+    assert root.get("/invite?login=carol&token=wrong").status_code == 404
+    # a login that has a password gets a reset link the same way
+    r = root.post("/admin/users/alice/invite", data={"csrf_token": csrf(root)})
+    assert "login=alice" in r.text
+    assert (
+        root.post("/admin/users/nobody/invite", data={"csrf_token": csrf(root)}).status_code == 404
+    )

@@ -228,6 +228,7 @@ def test_member_journey(site, page, shots):
     assert "2 maisons" in page.inner_text("#inst-kind")
     set_date(page, DAY.isoformat())
     wait_chart(page, view="energy", bars=24)
+    assert page.inner_text("#homes-note") == "2 maisons sur 2"
     page.click("label[for=period-week]")
     wait_chart(page, view="energy", unit="day", bars=7)
     shot(page, shots, "06-group-week")

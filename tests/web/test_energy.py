@@ -164,3 +164,27 @@ def test_power_csv_has_no_negative_zero(alice):
     r = alice.get(f"/api/installations/CDB001/series.csv?period=day&date={D}&lang=en")
     cells = [c for row in csv.reader(io.StringIO(r.text)) for c in row]
     assert "-0.0" not in cells and "0.0" in cells  # night production is 0.0, not -0.0
+
+
+def test_a_group_bar_counts_the_homes_that_have_data(alice, admin):
+    """CDB001 misses an hour: the group's bar of that hour still shows CDB002, says it
+    counts 1 home of 2, and its coverage is half; the stored group power (missing there,
+    since one sensor is missing) does not blank the community."""
+    d = energy(alice, inst=GROUP)
+    bars, t = d["bars"], d["totals"]
+    gap_hour = GAP[0] // 3600
+    assert bars["members"] == 2 and bars["homes"][gap_hour] == 1
+    assert bars["homes"][gap_hour - 1] == 2
+    assert bars["consumed_kwh"][gap_hour] is not None
+    assert bars["coverage"][gap_hour] == pytest.approx(0.5, abs=1e-4)
+    assert t["homes"] == 2 and t["members"] == 2
+    assert t["coverage"] == pytest.approx((24 + 23) / 48, abs=1e-4)
+    home1, home2 = energy(admin, "CDB001")["totals"], energy(admin, "CDB002")["totals"]
+    for k in ("consumed_kwh", "produced_kwh", "imported_kwh", "exported_kwh"):
+        assert t[k] == pytest.approx(home1[k] + home2[k], abs=2e-3), k
+
+
+def test_a_group_day_without_data_counts_no_home(alice):
+    d = energy(alice, inst=GROUP, day=(DAY + timedelta(days=2)).isoformat())
+    assert d["totals"]["homes"] == 0 and d["totals"]["consumed_kwh"] is None
+    assert set(d["bars"]["homes"]) == {0}

@@ -44,7 +44,8 @@ def sync_status(store: Store, now: int | None = None) -> list[dict]:
     for m in store.missing():
         missing.setdefault(m.sensor_id, []).append(m)
     rows = []
-    for sensor_id in sorted(set(states) | set(where)):
+    # only the current configuration's sensors (removed ones keep a sync state forever)
+    for sensor_id in sorted(where if config is not None else states):
         st = states.get(sensor_id)
         last_ts = st.last_ts if st else None
         rows.append(
@@ -127,3 +128,49 @@ def alerts_list(store: Store, since_day: str | None = None) -> list[dict]:
         }
         for a in store.alerts(since_day=since_day)
     ]
+
+
+#: A sensor whose newest data is older than this is stale [s] (data comes per 256-s block,
+#: meters upload late: an hour is clearly late).
+STALE_S = 3600
+#: Alert statuses, in lifecycle order: found, emailed, seen by an administrator, gone.
+ALERT_STATUSES = ("pending", "sent", "acknowledged", "resolved")
+
+
+def health_summary(sync: list[dict], alerts: list[dict], now: int | None = None) -> dict:
+    """Installations ok / stale / failing (worst sensor wins), the last successful sync,
+    and alerts still to handle (pending or sent, not acknowledged)."""
+    now = now if now is not None else now_ts()
+    state: dict[str, str] = {}
+    rank = {"ok": 0, "stale": 1, "failing": 2}
+    for r in sync:
+        failing = bool(r["last_error"]) and (r["last_attempt_ts"] or 0) >= (
+            r["last_success_ts"] or 0
+        )
+        stale = r["last_ts"] is None or now - r["last_ts"] > STALE_S
+        s = "failing" if failing else "stale" if stale else "ok"
+        for inst in r["installations"]:
+            if rank[s] >= rank[state.get(inst, "ok")]:
+                state[inst] = s
+    counts = {k: sorted(i for i, v in state.items() if v == k) for k in rank}
+    last = [r["last_success_ts"] for r in sync if r["last_success_ts"]]
+    return {
+        "ok": len(counts["ok"]),
+        "stale": counts["stale"],
+        "failing": counts["failing"],
+        "last_sync_ts": max(last) if last else None,
+        "open_alerts": sum(a["status"] in ("pending", "sent") for a in alerts),
+        "pending_alerts": sum(a["status"] == "pending" for a in alerts),
+    }
+
+
+def acknowledge_alert(store: Store, alert_id: str) -> bool:
+    """Mark an alert acknowledged (an administrator has seen it); False if unknown."""
+    from dataclasses import replace
+
+    for a in store.alerts():
+        if a.alert_id == alert_id:
+            if a.status in ("pending", "sent"):
+                store.put_alert(replace(a, status="acknowledged", updated_ts=now_ts()))
+            return True
+    return False

@@ -23,6 +23,8 @@ from vde.web import admin
 from vde.web.bars import (
     BAR_FIELDS,
     PERIOD_UNIT,
+    bar_sets,
+    bars_totals,
     change,
     energy_bars,
     period_totals,
@@ -219,24 +221,33 @@ def energy(
 ) -> Response:
     """kWh bars from the rollups (null = no data, with each bar's coverage), the period's
     totals with coverage, the previous period of the same length (totals and ghost bars),
-    the same period a year earlier (totals), and optionally a group's per-home average."""
+    the same period a year earlier (totals), and optionally a group's per-home average.
+
+    A group with homes is the sum of its homes: a bar has data when at least one home has,
+    and ``homes`` says how many (of ``members``) it counts."""
     inst = installation(request, installation_id)
     store = request.app.state.store
     u = _bars_unit(rng, unit)
     now = now_ts()
-    totals = period_totals(store, installation_id, rng.start, rng.end, now)
-    previous = last_year = None
+    members = inst.members if inst.kind == "group" else ()
+    windows = [(rng.start, rng.end)]
     try:  # the calendar's first year has no previous period
         prev_day = shift_day(rng.day, rng.period, -1) if rng.period and rng.day else None
-        ps, pe = _other_period(rng, prev_day)
-        ly = period_bounds(rng.period, same_day_last_year(rng.day)) if prev_day else None
+        windows.append(_other_period(rng, prev_day))
+        if prev_day:
+            windows.append(period_bounds(rng.period, same_day_last_year(rng.day)))
     except (ValueError, OverflowError):
-        ps = pe = ly = None
-    if ps is not None:
-        previous = period_totals(store, installation_id, ps, pe, now)
-        previous["bars"] = energy_bars(store, installation_id, ps, pe, u, now=now).as_json()
-    if ly is not None:
-        last_year = period_totals(store, installation_id, *ly, now)
+        pass
+    sets = bar_sets(store, members or (installation_id,), windows, u, group=bool(members), now=now)
+    if rng.period:  # calendar periods: the bars cover them exactly
+        tots = [bars_totals(b, s, e) for b, (s, e) in zip(sets, windows, strict=True)]
+    else:  # a zoomed range: exact at its unaligned edges
+        tots = [period_totals(store, installation_id, s, e, now, members) for s, e in windows]
+    totals = tots[0]
+    previous = tots[1] if len(tots) > 1 else None
+    if previous is not None:
+        previous["bars"] = sets[1].as_json()
+    last_year = tots[2] if len(tots) > 2 else None
     changes = {
         k: {
             "previous": change(totals[k], previous[k]) if previous else None,
@@ -251,7 +262,7 @@ def energy(
             "end": rng.end,
             "period": rng.period,
             "date": rng.day.isoformat() if rng.day else None,
-            "bars": energy_bars(store, installation_id, rng.start, rng.end, u, now=now).as_json(),
+            "bars": sets[0].as_json(),
             "totals": totals,
             "previous": previous,
             "last_year": last_year,
@@ -270,11 +281,15 @@ def _compare_totals(
     group = installation(request, group_id)
     if group.kind != "group" or group.homes < 1:
         raise HTTPException(422, f"{group_id} is not a group with homes to compare with")
-    g = period_totals(request.app.state.store, group_id, rng.start, rng.end, now)
-    avg = {k: None if g[k] is None else round(g[k] / group.homes, 3) for k in BAR_FIELDS}
+    store = request.app.state.store
+    g = period_totals(store, group_id, rng.start, rng.end, now, group.members)
+    # per home counted: a home without data in the period does not lower the average
+    per = g.get("homes") or group.homes
+    avg = {k: None if g[k] is None else round(g[k] / per, 3) for k in BAR_FIELDS}
     return {
         "installation": group.as_json(),
-        "homes": group.homes,
+        "homes": per,
+        "members": group.homes,
         "coverage": g["coverage"],
         "average": avg,
         "difference_kwh": {

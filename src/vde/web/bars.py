@@ -58,25 +58,164 @@ def _month_starts(start: int, end: int, tz: ZoneInfo) -> np.ndarray:
 
 @dataclass
 class Bars:
-    """kWh per bar on a full grid of bars; NaN where a bar has no data."""
+    """kWh per bar on a full grid of bars; NaN where a bar has no data.
+
+    For a group summed from its homes, ``members`` is the number of homes, ``homes`` per
+    bar how many of them have data there, and ``expected`` counts slots of every home.
+    """
 
     unit: str
     ts: np.ndarray  # bar starts [UTC epoch s]
     end: np.ndarray  # bar ends [UTC epoch s]
-    n: np.ndarray  # 8-s slots with data per bar
-    expected: np.ndarray  # 8-s slots that could have data per bar
+    n: np.ndarray  # 8-s slots with data per bar (summed over members)
+    expected: np.ndarray  # 8-s slots that could have data per bar (summed over members)
     kwh: dict[str, np.ndarray]  # BAR_FIELDS -> kWh, production positive
+    homes: np.ndarray | None = None  # members with data per bar (groups)
+    members: int = 0  # homes summed (0: the installation's own stored power)
+    homes_counted: int = 0  # members with data somewhere in the window (groups)
+
+    def coverage(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.expected > 0, np.minimum(self.n / self.expected, 1.0), np.nan)
 
     def as_json(self) -> dict:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cov = np.where(self.expected > 0, np.minimum(self.n / self.expected, 1.0), np.nan)
-        return {
+        out = {
             "unit": self.unit,
             "ts": self.ts,
             "end": self.end,
             **{k: np.round(v, 3) + 0.0 for k, v in self.kwh.items()},
-            "coverage": np.round(cov, 4),
+            "coverage": np.round(self.coverage(), 4),
         }
+        if self.members:
+            out["homes"] = self.homes
+            out["members"] = self.members
+        return out
+
+    def energy(self) -> dict[str, float]:
+        """The bars' sums as ``energy_wh`` gives them [Wh] (for ``totals_kwh``)."""
+        k = {f: float(np.nansum(v)) * 1000 for f, v in self.kwh.items()}
+        return {
+            "n": float(self.n.sum()),
+            "cons": k["consumed_kwh"],
+            "prod": -k["produced_kwh"],
+            "import": k["imported_kwh"],
+            "export": k["exported_kwh"],
+        }
+
+
+def _grid(start: int, end: int, unit: str, tz: ZoneInfo) -> tuple[np.ndarray, np.ndarray]:
+    res = UNITS[unit]
+    grid = _month_starts(start, end, tz) if unit == "month" else bucket_grid(start, end, res, tz)
+    grid = np.asarray(grid, np.int64)
+    ends = np.append(grid[1:], end).astype(np.int64) if len(grid) else grid
+    return grid, ends
+
+
+def _sums(b, grid: np.ndarray, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """Rollup columns of buckets starting in [lo, hi) summed into the bars of ``grid``."""
+    ts = np.asarray(b.ts, np.int64)
+    sel = (ts >= lo) & (ts < hi)
+    idx = np.searchsorted(grid, ts[sel], side="right") - 1
+    ok = idx >= 0
+    out = {}
+    for col in ("n", "e_cons_wh", "e_prod_wh", "e_import_wh", "e_export_wh"):
+        acc = np.zeros(len(grid))
+        np.add.at(acc, idx[ok], np.asarray(b.columns[col], dtype=np.float64)[sel][ok])
+        out[col] = acc
+    return out
+
+
+def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching windows joined, so contiguous periods cost one read."""
+    out: list[list[int]] = []
+    for s, e in sorted(windows):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def bar_sets(
+    store: Store,
+    ids: tuple[str, ...],
+    windows: list[tuple[int, int]],
+    unit: str,
+    *,
+    group: bool = False,
+    tz: ZoneInfo = BRUSSELS,
+    now: int | None = None,
+) -> list[Bars]:
+    """Bars of ``unit`` for each window, from the rollups of ``ids`` summed.
+
+    Parameters
+    ----------
+    store : Store
+    ids : tuple of str
+        One installation, or a group's homes (``group=True``): a group's bar then has data
+        when at least one home has, and says how many homes it counts.
+    windows : list of (start, end)
+        Ranges [UTC epoch s]; bars are the buckets starting inside each. Contiguous windows
+        (a period and the previous one) are read at once.
+    unit : str
+        "15min", "hour", "day" or "month" (months sum day buckets).
+    now : int, optional
+        Current time [UTC epoch s]: slots after it are not counted as missing.
+
+    Returns
+    -------
+    list of Bars
+        Energy [kWh] per bar: consumed, produced (>= 0), imported, exported, self-consumed
+        (production used on site = produced - exported), with the slot counts.
+    """
+    res = UNITS[unit]
+    t_now = now_ts() if now is None else now
+    grids = [_grid(s, e, unit, tz) for s, e in windows]
+    acc = [
+        {c: np.zeros(len(g)) for c in ("n", "e_cons_wh", "e_prod_wh", "e_import_wh", "e_export_wh")}
+        for g, _ in grids
+    ]
+    homes = [np.zeros(len(g), np.int64) for g, _ in grids]
+    counted = [0] * len(windows)
+    for iid in ids:
+        batches = [(s, e, store.read_rollups(iid, res, s, e)) for s, e in _merge(windows)]
+        for k, ((ws, we), (grid, _)) in enumerate(zip(windows, grids, strict=True)):
+            for s, e, b in batches:
+                if s <= ws and we <= e:
+                    part = _sums(b, grid, ws, we)
+                    break
+            for c, v in part.items():
+                acc[k][c] += v
+            homes[k] += part["n"] > 0
+            counted[k] += bool(part["n"].sum() > 0)
+    out = []
+    for (grid, ends), a, h, c in zip(grids, acc, homes, counted, strict=True):
+        has = a["n"] > 0
+        cons, prod = a["e_cons_wh"] / 1000, -a["e_prod_wh"] / 1000
+        imp, exp = a["e_import_wh"] / 1000, a["e_export_wh"] / 1000
+        kwh = {
+            "consumed_kwh": cons,
+            "produced_kwh": prod,
+            "imported_kwh": imp,
+            "exported_kwh": exp,
+            "self_consumed_kwh": np.maximum(prod - exp, 0.0),
+        }
+        kwh = {k: np.where(has, v, np.nan) for k, v in kwh.items()}
+        expected = np.maximum(np.minimum(ends, t_now) - grid, 0) // GRID_S * len(ids)
+        out.append(
+            Bars(
+                unit,
+                grid,
+                ends,
+                a["n"].astype(np.int64),
+                expected,
+                kwh,
+                homes=h if group else None,
+                members=len(ids) if group else 0,
+                homes_counted=c if group else 0,
+            )
+        )
+    return out
 
 
 def energy_bars(
@@ -88,56 +227,8 @@ def energy_bars(
     tz: ZoneInfo = BRUSSELS,
     now: int | None = None,
 ) -> Bars:
-    """Bars of ``unit`` over [start, end) from the stored rollups.
-
-    Parameters
-    ----------
-    store : Store
-    installation_id : str
-    start, end : int
-        Range [UTC epoch s]; bars are the buckets starting inside it.
-    unit : str
-        "15min", "hour", "day" or "month" (months sum day buckets).
-    tz : ZoneInfo
-        Time zone of days and months.
-    now : int, optional
-        Current time [UTC epoch s]: slots after it are not counted as missing.
-
-    Returns
-    -------
-    Bars
-        Energy [kWh] per bar: consumed, produced (>= 0), imported, exported, self-consumed
-        (production used on site = produced - exported); the slot counts for coverage.
-    """
-    res = UNITS[unit]
-    grid = _month_starts(start, end, tz) if unit == "month" else bucket_grid(start, end, res, tz)
-    ends = np.append(grid[1:], end).astype(np.int64) if len(grid) else grid
-    b = store.read_rollups(installation_id, res, start, end)
-    idx = np.searchsorted(grid, b.ts, side="right") - 1
-    ok = idx >= 0
-    idx = idx[ok]
-
-    def total(col: str) -> np.ndarray:
-        out = np.zeros(len(grid))
-        np.add.at(out, idx, np.asarray(b.columns[col], dtype=np.float64)[ok])
-        return out
-
-    n = total("n")
-    has = n > 0
-    cons, prod = total("e_cons_wh") / 1000, -total("e_prod_wh") / 1000
-    imp, exp = total("e_import_wh") / 1000, total("e_export_wh") / 1000
-    kwh = {
-        "consumed_kwh": cons,
-        "produced_kwh": prod,
-        "imported_kwh": imp,
-        "exported_kwh": exp,
-        "self_consumed_kwh": np.maximum(prod - exp, 0.0),
-    }
-    kwh = {k: np.where(has, v, np.nan) for k, v in kwh.items()}
-    t_now = now_ts() if now is None else now
-    stop = np.minimum(ends, t_now)
-    expected = np.maximum(stop - grid, 0) // GRID_S
-    return Bars(unit, np.asarray(grid, np.int64), ends, n.astype(np.int64), expected, kwh)
+    """Bars of one installation's own stored power over [start, end); see :func:`bar_sets`."""
+    return bar_sets(store, (installation_id,), [(start, end)], unit, tz=tz, now=now)[0]
 
 
 # --- comparisons ------------------------------------------------------------------------------
@@ -164,12 +255,38 @@ def same_day_last_year(day: date) -> date:
 
 
 def period_totals(
-    store: Store, installation_id: str, start: int, end: int, now: int | None = None
+    store: Store,
+    installation_id: str,
+    start: int,
+    end: int,
+    now: int | None = None,
+    members: tuple[str, ...] = (),
 ) -> dict:
-    """Totals (with coverage) of [start, end)."""
-    energy = energy_wh(store, installation_id, start, end)
-    out = totals_kwh(energy, expected_slots(start, end, now))
-    return {"start": start, "end": end, **out}
+    """Totals (with coverage) of [start, end), exact at unaligned edges; a group with
+    ``members`` sums its homes (coverage over every home, ``homes`` with data)."""
+    ids = members or (installation_id,)
+    energy = dict.fromkeys(("n", "cons", "prod", "import", "export"), 0.0)
+    counted = 0
+    for iid in ids:
+        e = energy_wh(store, iid, start, end)
+        counted += e["n"] > 0
+        for k in energy:
+            energy[k] += e[k]
+    out = {"start": start, "end": end}
+    out.update(totals_kwh(energy, expected_slots(start, end, now) * len(ids)))
+    if members:
+        out.update(homes=counted, members=len(members))
+    return out
+
+
+def bars_totals(bars: Bars, start: int, end: int) -> dict:
+    """Totals of a period whose bars cover it exactly (calendar periods), from the bars."""
+    out = {"start": start, "end": end}
+    out.update(totals_kwh(bars.energy(), int(bars.expected.sum())))
+    if bars.members:
+        # a home counts when it has data in any bar of the period
+        out.update(homes=bars.homes_counted, members=bars.members)
+    return out
 
 
 def change(current: float | None, other: float | None) -> float | None:

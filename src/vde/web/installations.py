@@ -20,6 +20,7 @@ class Installation:
     kind: str  # "home" | "group"
     homes: int = 0  # number of homes in a group (0 for a home, or when unknown)
     groups: tuple[str, ...] = field(default=())  # for a home: the groups it belongs to
+    members: tuple[str, ...] = field(default=())  # for a group: its homes' ids
 
     def as_json(self) -> dict:
         return {
@@ -50,7 +51,13 @@ def describe(store: Store, config: ConfigVersion | None = None) -> dict[str, Ins
     out = {}
     for i in sorted(ids):
         if i in captions:
-            out[i] = Installation(i, captions[i] or i, "group", homes=len(homes_of[i]))
+            out[i] = Installation(
+                i,
+                captions[i] or i,
+                "group",
+                homes=len(homes_of[i]),
+                members=tuple(sorted(homes_of[i])),
+            )
         else:
             groups = tuple(sorted(g for g, hs in homes_of.items() if i in hs))
             out[i] = Installation(i, i, "home", groups=groups)

@@ -150,14 +150,54 @@ def dashboard(
     )
 
 
-@router.get("/admin")
-def admin_page(request: Request, session: Annotated[Session, Depends(require_admin)]) -> Response:
+def _admin_context(request: Request, invite: dict | None = None) -> dict:
     store = request.app.state.store
-    ctx = {
-        "sync": admin.sync_status(store),
-        "alerts": admin.alerts_list(store)[:200],
+    sync = admin.sync_status(store)
+    alerts = admin.alerts_list(store)
+    return {
+        "health": admin.health_summary(sync, alerts),
+        "sync": sync,
+        "alerts": alerts[:200],
         "config": admin.installations_config(store),
         "users": admin.users_list(store),
         "installations": [i.as_json() for i in visible(request).values()],
+        "invite": invite,
     }
+
+
+@router.get("/admin")
+def admin_page(request: Request, session: Annotated[Session, Depends(require_admin)]) -> Response:
+    return render(request, "admin.html", _admin_context(request))
+
+
+@router.post("/admin/alerts/{alert_id}/ack", dependencies=[Depends(check_csrf)])
+def admin_acknowledge(
+    request: Request, alert_id: str, session: Annotated[Session, Depends(require_admin)]
+) -> Response:
+    """An administrator has seen the alert: it leaves the open count (pending/sent)."""
+    if not admin.acknowledge_alert(request.app.state.store, alert_id):
+        raise HTTPException(404, "no such alert")
+    log.info("alert_acknowledged", alert_id=alert_id, login=session.login)
+    return RedirectResponse("/admin#alerts", 303)
+
+
+@router.post("/admin/users/{login}/invite", dependencies=[Depends(check_csrf)])
+def admin_invite(
+    request: Request, login: str, session: Annotated[Session, Depends(require_admin)]
+) -> Response:
+    """A one-time link with which ``login`` chooses a (new) password: an invitation, or a
+    password reset for a login that has one. Built from the ``public_url`` setting."""
+    from urllib.parse import urlencode
+
+    from vde.accounts import create_invite, known_login
+
+    store = request.app.state.store
+    if not known_login(store, login):
+        raise HTTPException(404, "no such login")
+    token, expires = create_invite(store, login)
+    settings = request.app.state.settings
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    link = f"{base}/invite?{urlencode({'login': login, 'token': token})}"
+    log.info("invite_created", login=login, by=session.login)
+    ctx = _admin_context(request, {"login": login, "link": link, "expires_ts": expires})
     return render(request, "admin.html", ctx)

@@ -190,6 +190,10 @@ function showCards(d) {
     $(`chg-${key}`).textContent = "";
   }
   $("cards").dataset.coverage = tot.coverage === null ? "" : String(tot.coverage);
+  // a group: how many of its homes the figures count
+  const note = $("homes-note");
+  note.classList.toggle("d-none", !tot.members);
+  if (tot.members) note.textContent = t("homesof", { n: tot.homes, m: tot.members });
 }
 
 function showFlow(tot) {
@@ -368,7 +372,8 @@ function drawBars(d) {
 function barTitle(b, i) {
   const c = b.coverage[i];
   const label = barLabel(b.unit, b.ts[i]);
-  return c === null || c >= 0.99 ? label : `${label} (${t("s.coverage", { v: pct.format(c) })})`;
+  const homes = b.members ? ` · ${t("homesof", { n: b.homes[i], m: b.members })}` : "";
+  return c === null || c >= 0.99 ? label + homes : `${label} (${t("s.coverage", { v: pct.format(c) })})${homes}`;
 }
 
 // Grey over bars with part of their slots missing, lighter over bars with none.
