@@ -310,3 +310,27 @@ def test_a_run_already_in_progress_is_refused_and_sends_nothing(store, day_store
             run_alerts(store, mail_settings(srv), now_ts=LATER)
     assert srv.messages == [] and store.alerts() == []
     assert run_alerts(store, mail_settings(srv), now_ts=LATER).sent
+
+
+def test_a_sign_wrong_only_in_the_group_stays_a_group_alert(store, smtp_factory):
+    """The group's own row is wrong (its home's is right): its own cause, not folded; the
+    sensor is named with its home."""
+    from dataclasses import replace
+
+    from alerts_support import make_day, write_day
+
+    d = make_day(DAY)
+    d.rows = [
+        replace(r, prod=1) if (r.installation_id, r.sensor_id) == ("GRP", H1_PV) else r
+        for r in d.rows
+    ]
+    write_day(store, d)
+    srv = smtp_factory()
+    res = run_alerts(store, mail_settings(srv), mode="sign", now_ts=LATER)
+    (a,) = res.found
+    assert a.alert_id == "sign:GRP:2026-06-20" and "also_in" not in a.details
+    assert a.details["fix"] == [
+        {"installation": "GRP", "sensor_id": H1_PV, "function": "H1 / PV", "column": "Prod",
+         "from": 1, "to": -1},
+    ]  # fmt: skip
+    assert f"flip the sign of H1 / PV (sensor {H1_PV}) in Prod" in a.details["action"]
