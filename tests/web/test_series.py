@@ -127,3 +127,9 @@ def test_energy_of_any_range_equals_the_sum_of_8s_power(power_store, a, b):
     assert e["import"] == pytest.approx(p.p_tot.clip(0).sum() * 8 / 3600, abs=1e-6, rel=1e-9)
     assert e["export"] == pytest.approx(-p.p_tot.clip(None, 0).sum() * 8 / 3600, abs=1e-6, rel=1e-9)
     assert e["n"] == len(p)  # slots with data, the coverage's numerator
+
+
+def test_totals_carry_the_estimated_share_of_their_slots():
+    e = {"n": 400.0, "estimated": 100.0, "cons": 1.0, "prod": 0.0, "import": 1.0, "export": 0.0}
+    assert totals_kwh(e, 800)["estimated"] == 0.25
+    assert totals_kwh({**e, "n": 0.0, "estimated": 0.0}, 800)["estimated"] is None

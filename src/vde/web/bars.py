@@ -22,6 +22,8 @@ from vde.web.series import bucket_grid, energy_wh, expected_slots, period_bounds
 #: Bar units and the rollup resolution each reads [s].
 UNITS: dict[str, int] = {"15min": 900, "hour": 3600, "day": 86400, "month": 86400}
 PERIOD_UNIT = {"day": "hour", "week": "day", "month": "day", "year": "month"}
+#: Rollup columns the bars add up.
+COUNTED = ("n", "estimated", "e_cons_wh", "e_prod_wh", "e_import_wh", "e_export_wh")
 BAR_FIELDS = ("consumed_kwh", "produced_kwh", "imported_kwh", "exported_kwh", "self_consumed_kwh")
 
 
@@ -73,6 +75,7 @@ class Bars:
     homes: np.ndarray | None = None  # members with data per bar (groups)
     members: int = 0  # homes summed (0: the installation's own stored power)
     homes_counted: int = 0  # members with data somewhere in the window (groups)
+    estimated: np.ndarray | None = None  # estimated slots per bar
 
     def coverage(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -85,6 +88,7 @@ class Bars:
             "end": self.end,
             **{k: np.round(v, 3) + 0.0 for k, v in self.kwh.items()},
             "coverage": np.round(self.coverage(), 4),
+            "estimated": self.estimated,
         }
         if self.members:
             out["homes"] = self.homes
@@ -96,6 +100,7 @@ class Bars:
         k = {f: float(np.nansum(v)) * 1000 for f, v in self.kwh.items()}
         return {
             "n": float(self.n.sum()),
+            "estimated": float(self.estimated.sum()) if self.estimated is not None else 0.0,
             "cons": k["consumed_kwh"],
             "prod": -k["produced_kwh"],
             "import": k["imported_kwh"],
@@ -118,9 +123,10 @@ def _sums(b, grid: np.ndarray, lo: int, hi: int) -> dict[str, np.ndarray]:
     idx = np.searchsorted(grid, ts[sel], side="right") - 1
     ok = idx >= 0
     out = {}
-    for col in ("n", "e_cons_wh", "e_prod_wh", "e_import_wh", "e_export_wh"):
+    for col in COUNTED:
         acc = np.zeros(len(grid))
-        np.add.at(acc, idx[ok], np.asarray(b.columns[col], dtype=np.float64)[sel][ok])
+        if col in b.columns:  # "estimated" exists once the rollups count estimated slots
+            np.add.at(acc, idx[ok], np.asarray(b.columns[col], dtype=np.float64)[sel][ok])
         out[col] = acc
     return out
 
@@ -171,10 +177,7 @@ def bar_sets(
     res = UNITS[unit]
     t_now = now_ts() if now is None else now
     grids = [_grid(s, e, unit, tz) for s, e in windows]
-    acc = [
-        {c: np.zeros(len(g)) for c in ("n", "e_cons_wh", "e_prod_wh", "e_import_wh", "e_export_wh")}
-        for g, _ in grids
-    ]
+    acc = [{c: np.zeros(len(g)) for c in COUNTED} for g, _ in grids]
     homes = [np.zeros(len(g), np.int64) for g, _ in grids]
     counted = [0] * len(windows)
     for iid in ids:
@@ -213,6 +216,7 @@ def bar_sets(
                 homes=h if group else None,
                 members=len(ids) if group else 0,
                 homes_counted=c if group else 0,
+                estimated=a["estimated"].astype(np.int64),
             )
         )
     return out
@@ -265,7 +269,7 @@ def period_totals(
     """Totals (with coverage) of [start, end), exact at unaligned edges; a group with
     ``members`` sums its homes (coverage over every home, ``homes`` with data)."""
     ids = members or (installation_id,)
-    energy = dict.fromkeys(("n", "cons", "prod", "import", "export"), 0.0)
+    energy = dict.fromkeys(("n", "estimated", "cons", "prod", "import", "export"), 0.0)
     counted = 0
     for iid in ids:
         e = energy_wh(store, iid, start, end)

@@ -166,13 +166,16 @@ def read_chart(
 # --- energy totals ---------------------------------------------------------------------------
 
 #: ``n`` is the number of 8-s slots with data (the coverage's numerator).
-ENERGY_KEYS = ("n", "cons", "prod", "import", "export")
+ENERGY_KEYS = ("n", "estimated", "cons", "prod", "import", "export")
 
 
 def _energy_of_power(p: PowerSeries) -> dict[str, float]:
     """Energy [Wh] of 8-s power rows (each row is one 8-s slot), and their count ``n``."""
     return {
         "n": float(len(p)),
+        "estimated": float(np.count_nonzero(est))
+        if (est := getattr(p, "estimated", None)) is not None
+        else 0.0,
         "cons": float(p.p_cons.sum()) * SLOT_WH_PER_W,
         "prod": float(p.p_prod.sum()) * SLOT_WH_PER_W,
         "import": float(p.p_tot[p.p_tot > 0].sum()) * SLOT_WH_PER_W,
@@ -184,6 +187,8 @@ def _energy_of_rollups(b: RollupBatch) -> dict[str, float]:
     c = b.columns
     return {
         "n": float(c["n"].sum()),
+        # slots of estimated power (flat over a proven span), once the rollups count them
+        "estimated": float(c["estimated"].sum()) if "estimated" in c else 0.0,
         "cons": float(c["e_cons_wh"].sum()),
         "prod": float(c["e_prod_wh"].sum()),
         "import": float(c["e_import_wh"].sum()),
@@ -254,7 +259,8 @@ def totals_kwh(energy: dict[str, float], expected: int | None = None) -> dict[st
     Every figure is None when no slot has data (no data is never 0 kWh). A rate is None
     when its denominator is 0 or the coverage is below ``MIN_RATE_COVERAGE``.
     ``coverage`` = slots with data / ``expected`` slots (None when nothing was expected);
-    ``estimated`` is the share of estimated slots (None until the rollups count them).
+    ``estimated`` is the share of the slots with data whose power is estimated (0 where
+    the rollups do not count estimated slots).
     """
     n = int(energy.get("n", 0))
     coverage = None if not expected else min(1.0, n / expected)
@@ -278,5 +284,5 @@ def totals_kwh(energy: dict[str, float], expected: int | None = None) -> dict[st
         "expected_slots": expected,
         "coverage": None if coverage is None else round(coverage, 4),
         "complete": coverage is not None and coverage >= COMPLETE_COVERAGE,
-        "estimated": None,
+        "estimated": round(energy.get("estimated", 0.0) / n, 4) if n else None,
     }

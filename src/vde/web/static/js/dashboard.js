@@ -175,18 +175,22 @@ function changeText(ch) {
 function showCards(d) {
   const tot = d.totals;
   const incomplete = tot.coverage !== null && tot.slots > 0 && !tot.complete;
-  const covText = incomplete ? t("incomplete", { v: pct.format(1 - tot.coverage) }) : "";
+  const estimated = tot.estimated !== null && tot.estimated > 0;
+  const covText = [
+    incomplete ? t("incomplete", { v: pct.format(1 - tot.coverage) }) : "",
+    estimated ? t("estimated", { v: pct.format(tot.estimated) }) : "",
+  ].filter(Boolean).join(" · ");
   for (const [card, key] of Object.entries(CARD_KEYS)) {
     $(`val-${card}`).textContent = kwhText(tot[key]);
     $(`chg-${card}`).textContent = changeText(d.changes[key]);
     $(`cov-${card}`).textContent = covText;
-    $(`cov-${card}`).classList.toggle("d-none", !incomplete);
+    $(`cov-${card}`).classList.toggle("d-none", !covText);
   }
   for (const key of ["self_consumption", "self_sufficiency"]) {
     $(`val-${key}`).textContent = tot[key] === null ? "–" : pct.format(tot[key]);
     const hidden = tot[key] === null && tot.slots > 0 && tot.coverage !== null && tot.coverage < 0.5;
     $(`cov-${key}`).textContent = hidden ? t("ratehidden") : covText;
-    $(`cov-${key}`).classList.toggle("d-none", !(hidden || incomplete));
+    $(`cov-${key}`).classList.toggle("d-none", !(hidden || covText));
     $(`chg-${key}`).textContent = "";
   }
   $("cards").dataset.coverage = tot.coverage === null ? "" : String(tot.coverage);
