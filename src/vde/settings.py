@@ -6,11 +6,21 @@ table is checked against this model by ``tests/test_docs.py``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -176,7 +186,55 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         path = os.environ.get("VDE_CONFIG", DEFAULT_FILE)
+        if "VDE_CONFIG" in os.environ and not Path(path).is_file():
+            # the default vde.toml is optional; a file named on purpose is not
+            raise SettingsError(
+                f"VDE_CONFIG names {path!r}, which is not a readable file: "
+                "fix the path or unset VDE_CONFIG"
+            )
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}: use an IANA name such as Europe/Brussels"
+            ) from None
+        return v
+
+    @field_validator("alerts_at")
+    @classmethod
+    def _hh_mm(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v.strip()):
+            raise ValueError(f"{v!r} is not a time of day: use HH:MM, e.g. 06:30")
+        return v.strip() if v is not None else v
+
+    @model_validator(mode="after")
+    def _no_cleartext_password(self) -> Settings:
+        # a password sent without TLS can be read on the network; on loopback it cannot
+        if (
+            self.smtp_security == "none"
+            and self.smtp_password is not None
+            and self.smtp_host is not None
+            and not _is_loopback(self.smtp_host)
+        ):
+            raise ValueError(
+                f"smtp_security=none would send smtp_password in clear text to {self.smtp_host}: "
+                "use starttls or tls, or remove the password"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -190,7 +248,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "?"
+            name = ".".join(str(p) for p in err["loc"])
+            if not name:  # a rule between settings (e.g. SMTP security and password)
+                lines.append(err["msg"].removeprefix("Value error, "))
+                continue
             lines.append(f"setting '{name}' (env VDE_{name.upper()}): {err['msg']}")
         src = os.environ.get("VDE_CONFIG", DEFAULT_FILE)
         raise SettingsError(

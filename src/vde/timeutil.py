@@ -61,25 +61,39 @@ def parse_instant(text: str, *, now: int | None = None, tz: ZoneInfo = BRUSSELS)
 
     Accepts a relative duration meaning "that long ago" ('2d', '6h'), an ISO date
     ('2026-03-29', local midnight in ``tz``), an ISO datetime with or without offset
-    (naive means local time in ``tz``), or an integer epoch. Raises ValueError.
+    (naive means local time in ``tz``), or an integer epoch. Raises ValueError, also for
+    an instant outside the supported years (``MIN_TS`` .. ``MAX_TS``).
     """
     text = text.strip()
     if now is None:
         now = now_ts()
-    if _REL.match(text):
-        return now - parse_duration(text)
-    if re.fullmatch(r"-?\d{9,}", text):
-        return int(text)
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
+        if _REL.match(text):
+            ts = now - parse_duration(text)
+        elif re.fullmatch(r"-?\d{9,}", text):
+            ts = int(text)
+        else:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=tz)
+            ts = int(dt.timestamp())
+    except (ValueError, OverflowError) as exc:
         raise ValueError(
             f"not a date, time or duration: {text!r} "
             "(use e.g. 2026-03-29, 2026-03-29T14:00, 2026-03-29T12:00Z or 2d)"
         ) from exc
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    return int(dt.timestamp())
+    if not MIN_TS <= ts < MAX_TS:
+        raise ValueError(f"{text!r} is out of range: use a date between 1900-01-01 and 2199-12-31")
+    return ts
+
+
+def check_day(day: date) -> date:
+    """``day`` when its local bounds are supported instants; ValueError otherwise."""
+    if not date(1900, 1, 2) <= day <= date(2199, 12, 30):
+        raise ValueError(
+            f"{day.isoformat()} is out of range: use a day between 1900-01-02 and 2199-12-30"
+        )
+    return day
 
 
 def local_day_bounds(day: date, tz: ZoneInfo = BRUSSELS) -> tuple[int, int]:

@@ -84,3 +84,36 @@ def test_read_before_create_is_a_storage_error(tmp_path):
         assert s.schema_version() is None
         with pytest.raises(StorageError):
             s.read_raw("s1", 0, 10)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "cassandra://ann:s3cret@h:abc/ks",
+        "cassandra://h/ks?password=s3cret&bogus=1",
+        "cassandra://ann:s3cret@h/bad-ks",
+        "cassandra:/ann:s3cret@h/ks",  # malformed scheme: not parsed at all
+        "cassandra://ann:s3c@ret@h:99999/ks",  # '@' inside the password
+        "cassandra://ann:s3cret@h/ks?replication=Bogus",
+        "cassandra://h/ks?password=s3cret&consistency=BAD",
+        "cassandra://h/ks?timeout=abc&password=s3cret",
+        "cassndra://ann:s3cret@h/ks",
+        "sqlite://ann:s3cret@h/x?y",
+    ],
+)
+def test_password_masked_in_every_url_error(url: str) -> None:
+    with pytest.raises(StorageError) as exc:
+        parse_url(url)
+    message = str(exc.value)
+    assert "s3c" not in message and "ret@h" not in message
+    assert "s3c" not in redact_url(url)
+
+
+def test_password_masked_when_cassandra_cannot_be_reached_or_tls_files_are_missing() -> None:
+    for url in (
+        "cassandra://ann:s3cret@127.0.0.1:1/ks",
+        "cassandra://ann:s3cret@127.0.0.1:1/ks?ssl=true&ca=/nonexistent.pem",
+    ):
+        with pytest.raises(StorageError) as exc:
+            open_store(url, connect_timeout=2)
+        assert "s3cret" not in str(exc.value) and "ann:***@" in str(exc.value)

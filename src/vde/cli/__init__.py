@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -29,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "demo": "vde.cli.demo:demo",
     "doctor": "vde.cli.doctor:doctor",
     "sharing": "vde.cli.sharing:sharing",
+    "export": "vde.cli.export:export",
 }
 
 
@@ -76,6 +78,8 @@ def cli(log_level: str | None, log_format: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns vde's errors into one clear line and an exit code."""
+    # files vde creates (database, block cache, exports) hold secrets: owner only
+    os.umask(0o077)
     try:
         cli.main(args=argv, prog_name="vde", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -304,6 +304,8 @@ def recompute(
         end = parse_instant(until) if until else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    if start is not None and end is not None and end <= start:
+        raise click.BadParameter("--until must be after --since", param_hint="--until")
     with store.lock(SYNC_LOCK, IMPORT_LOCK_TTL_S):  # never alongside a sync or an import
         summary = run_recompute(store, config_version, ids, start, end, progress=not no_progress)
     click.echo(json.dumps(summary, indent=2, default=str))

@@ -41,7 +41,13 @@ def set_password_cmd(login: str, password_stdin: bool, store) -> None:
 
 @users.command()
 @click.argument("login")
-@click.option("--days", type=int, default=7, show_default=True, help="Days the link stays valid.")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 365),
+    default=7,
+    show_default=True,
+    help="Days the link stays valid (1 to 365).",
+)
 @click.option(
     "--base-url",
     default=None,
@@ -71,11 +77,27 @@ def invite(login: str, days: int, base_url: str | None, db_url: str | None) -> N
 @users.command()
 @click.argument("login")
 @click.option("--revoke", is_flag=True, help="Make LOGIN a member again.")
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Create LOGIN when it is neither in the access list nor a user yet.",
+)
 @db_option
 @with_store
-def admin(login: str, revoke: bool, store) -> None:
+def admin(login: str, revoke: bool, create: bool, store) -> None:
     """Make LOGIN an administrator (sees every installation and the admin page)."""
-    from vde.accounts import set_role
+    from vde.accounts import known_login, set_role
+
+    if not login.strip() or login != login.strip():
+        raise click.BadParameter(
+            "empty or padded with spaces: give the login exactly", param_hint="LOGIN"
+        )
+    if not create and not known_login(store, login):
+        # a typo would otherwise create an administrator nobody meant
+        raise click.ClickException(
+            f"unknown login {login!r} (not in the access list nor a user); "
+            "check the spelling, or pass --create to make a new administrator login"
+        )
 
     set_role(store, login, "member" if revoke else "admin")
     click.echo(f"{login} is now {'a member' if revoke else 'an administrator'}")

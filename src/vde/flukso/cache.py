@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vde.errors import StorageError
+from vde.files import create_private
 
 
 @dataclass(frozen=True, order=True)
@@ -96,6 +97,7 @@ class BlockCache:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                create_private(self.path)  # sensors' data: the owner's only
             # one connection used from the event loop's thread only; statements are short
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -178,8 +180,19 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self._db.execute("COMMIT")
-        else:
-            self._db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"block cache {self._path}: {exc}") from exc
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_exc:  # e.g. disk full at commit
+                exc = commit_exc
+        # SQLite may have rolled back already (disk full): a second ROLLBACK would fail
+        # with "cannot rollback" and hide the cause
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the cause below is what the operator needs
+        if isinstance(exc, sqlite3.Error):
+            raise StorageError(
+                f"block cache {self._path}: {exc} (free disk space or move block_cache)"
+            ) from exc

@@ -119,9 +119,15 @@ class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
     def _ssl_context(url: DbUrl) -> ssl.SSLContext | None:
         if not url.flag("ssl"):
             return None
-        ctx = ssl.create_default_context(cafile=url.options.get("ca"))
-        if url.options.get("certfile"):
-            ctx.load_cert_chain(url.options["certfile"], url.options.get("keyfile"))
+        try:
+            ctx = ssl.create_default_context(cafile=url.options.get("ca"))
+            if url.options.get("certfile"):
+                ctx.load_cert_chain(url.options["certfile"], url.options.get("keyfile"))
+        except (OSError, ssl.SSLError) as exc:
+            raise StorageError(
+                f"cannot load the TLS files of {url.redacted} (ca, certfile, keyfile): "
+                f"{getattr(exc, 'strerror', None) or exc}; give readable PEM files"
+            ) from exc
         return ctx
 
     # --- plumbing -------------------------------------------------------------------------------

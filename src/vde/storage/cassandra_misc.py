@@ -45,6 +45,10 @@ _FIRST_KEY = {
 }
 
 
+#: Meta keys naming the partition of the current access list and captions (save_config).
+_CONFIG_POINTERS = frozenset({"access_bucket", "captions_bucket"})
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -232,7 +236,7 @@ class CassandraMiscMixin(Store):
         ):
             if rows is None:
                 continue
-            current = self._bucket(key)
+            current = self._bucket(key)  # key is one of _CONFIG_POINTERS
             staged = current + 1
             self._replace_partition(
                 table,
@@ -387,7 +391,12 @@ class CassandraMiscMixin(Store):
             self._exec("INSERT INTO {ks}.meta (key, value) VALUES (?, ?)", (key, str(value)))
 
     def meta_items(self) -> dict[str, str]:
-        return dict(sorted(self._exec("SELECT key, value FROM {ks}.meta")))
+        # the configuration's partition pointers belong to this backend: not copied by migrate
+        return {
+            k: v
+            for k, v in sorted(self._exec("SELECT key, value FROM {ks}.meta"))
+            if k not in _CONFIG_POINTERS
+        }
 
     # --- locks (lightweight transactions) ---------------------------------------------------------------
     def _lwt(self, cql: str, params: tuple) -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vde.errors import StorageError
+from vde.files import create_private
 from vde.logs import get_logger
 from vde.models import (
     PowerSeries,
@@ -32,6 +33,19 @@ from vde.storage.sqlite_sharing import SQLiteSharingMixin
 from vde.storage.url import DbUrl
 
 log = get_logger(__name__)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back after a failed statement, never hiding why it failed.
+
+    SQLite rolls back by itself on some errors (disk full, I/O): a second ROLLBACK then
+    fails with "cannot rollback - no transaction is active" and would replace the cause.
+    """
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.warning("sqlite_rollback_failed", error=str(exc))
 
 
 def quote(table: str) -> str:
@@ -52,6 +66,10 @@ class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
             raise StorageError(
                 f"cannot open {self.url}: folder '{parent}' does not exist; create it or change --db"
             )
+        try:
+            create_private(self._path)  # it holds the session key and password hashes
+        except OSError as exc:
+            raise StorageError(f"cannot create {self.url}: {exc.strerror or exc}") from exc
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
@@ -92,10 +110,10 @@ class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
             conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
                 out = fn(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
-            conn.execute("COMMIT")
             return out
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite error on {self.url}: {exc}") from exc

@@ -6,6 +6,7 @@ the URL (always without its password) and what to write instead.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote
@@ -119,16 +120,32 @@ def _int(url: DbUrl, key: str, default: int) -> int:
     return value
 
 
+# user:password@ before the first / ? or # (the password may itself hold '@' or ':')
+_AUTH = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*:/*)?(?P<user>[^:/?#@]*):(?P<pw>[^/?#]*)@")
+_QUERY_PW = re.compile(r"(?i)([?&;]password=)[^&;#]*")
+
+
 def _strip_password(url: str) -> str:
-    """Best-effort redaction of a URL we could not parse (for error messages)."""
-    if "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    netloc = rest.split("/", 1)[0]
-    if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:
-        user = netloc.rsplit("@", 1)[0].split(":", 1)[0]
-        rest = rest.replace(netloc.rsplit("@", 1)[0], user + ":***", 1)
-    return f"{scheme}://{rest}"
+    """Redaction of a URL, parsed or not (for error messages): every password is ``***``.
+
+    Covers ``user:password@host`` (also with a malformed scheme such as ``cassandra:/``)
+    and a ``password=`` query option.
+    """
+    text = _QUERY_PW.sub(r"\1***", str(url))
+    return _AUTH.sub(lambda m: f"{m['head'] or ''}{m['user']}:***@", text, count=1)
+
+
+def _check_numbers(options: dict[str, str], shown: str) -> None:
+    """Options the driver would choke on later with a bare traceback."""
+    if "timeout" in options:
+        try:
+            ok = float(options["timeout"]) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise StorageError(
+                f"option timeout={options['timeout']!r} in '{shown}' must be a number of seconds > 0"
+            )
 
 
 def parse_url(url: str) -> DbUrl:
@@ -138,7 +155,7 @@ def parse_url(url: str) -> DbUrl:
     scheme, rest = url.split("://", 1)
     scheme = scheme.lower()
     if scheme == "sqlite":
-        return _parse_sqlite(url, rest)
+        return _parse_sqlite(_strip_password(url), rest)
     if scheme == "cassandra":
         return _parse_cassandra(url, rest)
     raise StorageError(
@@ -195,6 +212,7 @@ def _parse_cassandra(url: str, rest: str) -> DbUrl:
         username = options["username"]
     if "password" in options:
         password = options.pop("password")
+    _check_numbers(options, shown)
     known_dc = options.get("replication") == "NetworkTopologyStrategy"
     unknown = [k for k in options if k not in _CASSANDRA_OPTS and not known_dc]
     if unknown:
