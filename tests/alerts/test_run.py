@@ -334,3 +334,25 @@ def test_a_sign_wrong_only_in_the_group_stays_a_group_alert(store, smtp_factory)
          "from": 1, "to": -1},
     ]  # fmt: skip
     assert f"flip the sign of H1 / PV (sensor {H1_PV}) in Prod" in a.details["action"]
+
+
+def test_an_acknowledged_alert_is_not_sent_again_and_resolves_when_fixed(
+    store, day_store, smtp_factory
+):
+    from dataclasses import replace
+
+    from alerts_support import make_day, write_day
+
+    day_store(DAY, flipped_pv=True)
+    srv = smtp_factory()
+    settings = mail_settings(srv, alert_repeat=3600)
+    assert run_alerts(store, settings, mode="sign", now_ts=LATER).sent
+    (a,) = store.alerts()
+    store.put_alert(replace(a, status="acknowledged"))  # the admin page's "seen"
+    later = run_alerts(store, settings, mode="sign", day=DAY, now_ts=LATER + 86400)  # repeat due
+    assert later.to_send == [] and [x.alert_id for x in later.suppressed] == [a.alert_id]
+    assert len(srv.messages) == 1
+    write_day(store, make_day(DAY), version_id=1_700_000_000_000_001)  # the workbook fixed
+    fixed = run_alerts(store, settings, mode="sign", day=DAY, now_ts=LATER + 86400 + 60)
+    assert [x.alert_id for x in fixed.resolved] == [a.alert_id]
+    assert {x.status for x in store.alerts()} == {"resolved"}

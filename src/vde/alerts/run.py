@@ -240,14 +240,17 @@ def _plan(store: Store, settings: Settings, result: AlertRunResult, kinds: tuple
             if old.status == "sent" and unchanged and recent:
                 result.suppressed.append(old)
                 continue
-            if old.status == "sent":
+            if old.status == "acknowledged" and unchanged:
+                result.suppressed.append(old)  # an administrator has seen it: not again
+                continue
+            if old.status in ("sent", "acknowledged"):
                 a.sent_ts = old.sent_ts  # last time it went out, until it goes out again
         result.to_send.append(a)
     checked = set(result.checked)
     # the checked day's alerts (sent or not) that this run no longer finds are resolved:
     # the data came in, or the workbook was fixed and the power recomputed
     for a in sorted(history.values(), key=lambda a: a.alert_id):
-        if a.alert_id in found_ids or a.status not in ("pending", "sent"):
+        if a.alert_id in found_ids or a.status not in ("pending", "sent", "acknowledged"):
             continue
         if a.kind in kinds and a.installation_id in checked:
             result.resolved.append(replace(a, status="resolved", updated_ts=now))
