@@ -153,6 +153,24 @@ class Settings(BaseSettings):
     alerts_at: str | None = Field(
         None, description="In `vde serve`, run alerts daily at this local time (HH:MM)"
     )
+    tariff_import_eur_kwh: float | None = Field(
+        None,
+        ge=0,
+        description="Dashboard costs: price of grid import [EUR/kWh]; costs are hidden when unset",
+    )
+    tariff_export_eur_kwh: float | None = Field(
+        None, ge=0, description="Dashboard costs: price paid for grid export [EUR/kWh]"
+    )
+    tariff_night_import_eur_kwh: float | None = Field(
+        None,
+        ge=0,
+        description="Dashboard costs: import price during tariff_night_hours [EUR/kWh]",
+    )
+    tariff_night_hours: str | None = Field(
+        None,
+        pattern=r"^([01]?[0-9]|2[0-3])-([01]?[0-9]|2[0-3])$",
+        description="Dashboard costs: local hours of the night tariff, start-end (e.g. 22-7)",
+    )
     sharing_price_shared: float = Field(
         0.15, ge=0, description="Energy sharing: price a consumer pays for shared energy [EUR/kWh]"
     )

@@ -188,3 +188,48 @@ def test_a_group_day_without_data_counts_no_home(alice):
     d = energy(alice, inst=GROUP, day=(DAY + timedelta(days=2)).isoformat())
     assert d["totals"]["homes"] == 0 and d["totals"]["consumed_kwh"] is None
     assert set(d["bars"]["homes"]) == {0}
+
+
+@pytest.fixture(scope="module")
+def priced(seeded):
+    from fastapi.testclient import TestClient
+
+    from vde.settings import Settings
+    from vde.web.app import create_app
+
+    from .conftest import login
+
+    settings = Settings(
+        database="sqlite:///unused.db",
+        tariff_import_eur_kwh=0.30,
+        tariff_export_eur_kwh=0.05,
+        tariff_night_import_eur_kwh=0.20,
+        tariff_night_hours="22-7",
+    )
+    with TestClient(create_app(seeded, settings)) as c:
+        yield login(c, "alice")
+
+
+def test_costs_apply_the_day_and_night_import_prices_per_hour(priced):
+    d = energy(priced)
+    bars = d["bars"]
+    for h in range(24):
+        imp, exp = bars["imported_kwh"][h], bars["exported_kwh"][h]
+        if imp is None:
+            assert bars["cost"]["import_eur"][h] is None
+            continue
+        price = 0.20 if (h >= 22 or h < 7) else 0.30
+        assert bars["cost"]["import_eur"][h] == pytest.approx(imp * price, abs=0.006)
+        assert bars["cost"]["export_eur"][h] == pytest.approx(exp * 0.05, abs=0.006)
+    cost = d["totals"]["cost"]
+    assert cost["net_eur"] == pytest.approx(cost["import_eur"] - cost["export_eur"], abs=0.011)
+    # a week (daily bars) reads the hours: the same euros as the only day with data
+    week = energy(priced, period="week")["totals"]["cost"]
+    assert week["import_eur"] == pytest.approx(cost["import_eur"], abs=0.011)
+    none = energy(priced, day=(DAY - timedelta(days=3)).isoformat())
+    assert none["totals"]["cost"] == {"import_eur": None, "export_eur": None, "net_eur": None}
+
+
+def test_without_tariffs_there_are_no_costs(alice):
+    d = energy(alice)
+    assert "cost" not in d["bars"] and "cost" not in d["totals"]

@@ -23,9 +23,12 @@ from vde.web import admin
 from vde.web.bars import (
     BAR_FIELDS,
     PERIOD_UNIT,
+    Tariff,
+    bar_costs,
     bar_sets,
     bars_totals,
     change,
+    cost_totals,
     energy_bars,
     period_totals,
     same_day_last_year,
@@ -248,6 +251,12 @@ def energy(
     if previous is not None:
         previous["bars"] = sets[1].as_json()
     last_year = tots[2] if len(tots) > 2 else None
+    bars_json = sets[0].as_json()
+    tariff = Tariff.from_settings(request.app.state.settings)
+    if tariff is not None:  # costs only where tariffs are set
+        costs = bar_costs(store, members or (installation_id,), sets[0], tariff)
+        bars_json["cost"] = {k: np.round(v, 2) + 0.0 for k, v in costs.items()}
+        totals["cost"] = cost_totals(costs)
     changes = {
         k: {
             "previous": change(totals[k], previous[k]) if previous else None,
@@ -262,7 +271,7 @@ def energy(
             "end": rng.end,
             "period": rng.period,
             "date": rng.day.isoformat() if rng.day else None,
-            "bars": sets[0].as_json(),
+            "bars": bars_json,
             "totals": totals,
             "previous": previous,
             "last_year": last_year,

@@ -298,3 +298,93 @@ def change(current: float | None, other: float | None) -> float | None:
     if current is None or other is None or other == 0:
         return None
     return round((current - other) / abs(other), 4)
+
+
+# --- costs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """Prices [EUR/kWh]: import (a night price between local hours ``night``), export."""
+
+    import_eur: float
+    export_eur: float = 0.0
+    night_import_eur: float | None = None
+    night: tuple[int, int] | None = None  # local hours [start, end), may wrap midnight
+
+    @classmethod
+    def from_settings(cls, settings: object) -> Tariff | None:
+        price = getattr(settings, "tariff_import_eur_kwh", None)
+        if price is None:
+            return None
+        hours = getattr(settings, "tariff_night_hours", None)
+        night_price = getattr(settings, "tariff_night_import_eur_kwh", None)
+        night = (
+            tuple(int(h) for h in hours.split("-")) if hours and night_price is not None else None
+        )
+        return cls(
+            price, getattr(settings, "tariff_export_eur_kwh", None) or 0.0, night_price, night
+        )
+
+    def is_night(self, local_hour: np.ndarray) -> np.ndarray:
+        if self.night is None:
+            return np.zeros(len(local_hour), dtype=bool)
+        a, b = self.night
+        return (
+            (local_hour >= a) & (local_hour < b) if a < b else (local_hour >= a) | (local_hour < b)
+        )
+
+
+def _local_hours(ts: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """Local hour of day of each ts (the UTC offset looked up once per distinct hour)."""
+    from datetime import datetime
+
+    hours, inv = np.unique(ts // 3600, return_inverse=True)
+    offs = np.array(
+        [int(datetime.fromtimestamp(int(h) * 3600, tz).utcoffset().total_seconds()) for h in hours]
+    )[inv]
+    return ((ts + offs) % 86400) // 3600
+
+
+def bar_costs(
+    store: Store, ids: tuple[str, ...], bars: Bars, tariff: Tariff, tz: ZoneInfo = BRUSSELS
+) -> dict[str, np.ndarray]:
+    """Cost [EUR] per bar: import paid, export earned, net (import - export); NaN without data.
+
+    The tariff applies per 8-s slot through the hourly rollups: every slot of an hour has the
+    same price (day/night changes on the hour). With one import price the bars suffice.
+    """
+    imp_kwh = np.nan_to_num(bars.kwh["imported_kwh"])
+    if tariff.night is None or bars.unit == "15min":
+        if tariff.night is None:
+            price = np.full(len(bars.ts), tariff.import_eur)
+        else:  # 15-min bars lie inside one hour
+            night = tariff.is_night(_local_hours(bars.ts - bars.ts % 3600, tz))
+            price = np.where(night, tariff.night_import_eur, tariff.import_eur)
+        imp = imp_kwh * price
+    else:
+        imp = np.zeros(len(bars.ts))
+        start, end = (int(bars.ts[0]), int(bars.end[-1])) if len(bars.ts) else (0, 0)
+        for iid in ids:
+            b = store.read_rollups(iid, 3600, start, end)
+            if len(b) == 0:
+                continue
+            ts = np.asarray(b.ts, np.int64)
+            night = tariff.is_night(_local_hours(ts, tz))
+            price = np.where(night, tariff.night_import_eur, tariff.import_eur)
+            idx = np.searchsorted(bars.ts, ts, side="right") - 1
+            ok = idx >= 0
+            np.add.at(imp, idx[ok], (np.asarray(b.columns["e_import_wh"]) / 1000 * price)[ok])
+    exp = np.nan_to_num(bars.kwh["exported_kwh"]) * tariff.export_eur
+    has = bars.n > 0
+    return {
+        "import_eur": np.where(has, imp, np.nan),
+        "export_eur": np.where(has, exp, np.nan),
+        "net_eur": np.where(has, imp - exp, np.nan),
+    }
+
+
+def cost_totals(costs: dict[str, np.ndarray]) -> dict[str, float | None]:
+    """Sums of the bars' costs [EUR], None when no bar has data."""
+    any_data = bool(np.isfinite(costs["net_eur"]).any())
+    return {k: round(float(np.nansum(v)), 2) + 0.0 if any_data else None for k, v in costs.items()}

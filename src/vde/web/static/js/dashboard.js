@@ -102,6 +102,7 @@ const num1 = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 1, minimumFr
 const num2 = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 2, minimumFractionDigits: 2, signDisplay: "negative" });
 const pct = new Intl.NumberFormat(LOCALE, { style: "percent", maximumFractionDigits: 0 });
 const signedPct = new Intl.NumberFormat(LOCALE, { style: "percent", maximumFractionDigits: 0, signDisplay: "exceptZero" });
+const eur = new Intl.NumberFormat(LOCALE, { style: "currency", currency: "EUR" });
 const kwhText = (v) => (v === null || v === undefined ? "–" : `${num1.format(v)} kWh`);
 
 function query() {
@@ -185,6 +186,14 @@ function showCards(d) {
     $(`chg-${card}`).textContent = changeText(d.changes[key]);
     $(`cov-${card}`).textContent = covText;
     $(`cov-${card}`).classList.toggle("d-none", !covText);
+  }
+  // costs, only where tariffs are set: net on consumption, paid on import, earned on export
+  const cost = tot.cost;
+  const eurs = { consumed: cost?.net_eur, imported: cost?.import_eur, exported: cost?.export_eur };
+  for (const [card, v] of Object.entries(eurs)) {
+    const show = v !== undefined && v !== null;
+    $(`eur-${card}`).textContent = show ? t(`eur.${card}`, { v: eur.format(v) }) : "";
+    $(`eur-${card}`).classList.toggle("d-none", !show);
   }
   for (const key of ["self_consumption", "self_sufficiency"]) {
     $(`val-${key}`).textContent = tot[key] === null ? "–" : pct.format(tot[key]);
@@ -337,12 +346,14 @@ function drawBars(d) {
   const ghost = Array.from({ length: n }, (_, i) => (i < prev.length ? prev[i] : null));
   const bars = uPlot.paths.bars({ size: [0.75, 80], align: 0 });
   const ghostBars = uPlot.paths.bars({ size: [0.95, 90], align: 0 });
-  const kwhVal = (arr) => (u, v, si, di) => (di === null || di === undefined || arr[di] === null ? "–" : `${num2.format(arr[di])} kWh`);
+  const euro = (arr, di) => (b.cost && b.cost[arr][di] !== null ? ` (${eur.format(b.cost[arr][di])})` : "");
+  const kwhVal = (arr, costKey) => (u, v, si, di) =>
+    di === null || di === undefined || arr[di] === null ? "–" : `${num2.format(arr[di])} kWh${costKey ? euro(costKey, di) : ""}`;
   const series = [
     { label: t(`unit.${b.unit}`), value: (u, v, si, di) => (di === null || di === undefined ? "–" : barTitle(b, di)) },
-    { label: t("s.import"), fill: COLORS.impBar, stroke: COLORS.impBar, paths: bars, points: { show: false }, value: kwhVal(imp) },
+    { label: t("s.import"), fill: COLORS.impBar, stroke: COLORS.impBar, paths: bars, points: { show: false }, value: kwhVal(imp, "import_eur") },
     { label: t("s.self"), fill: COLORS.self, stroke: COLORS.self, paths: bars, points: { show: false }, value: kwhVal(self) },
-    { label: t("s.export"), fill: COLORS.expBar, stroke: COLORS.expBar, paths: bars, points: { show: false }, value: kwhVal(b.exported_kwh) },
+    { label: t("s.export"), fill: COLORS.expBar, stroke: COLORS.expBar, paths: bars, points: { show: false }, value: kwhVal(b.exported_kwh, "export_eur") },
     { label: t("s.ghost"), stroke: COLORS.ghost, width: 1.5, dash: [4, 3], paths: ghostBars, points: { show: false }, show: state.ghost, value: kwhVal(prev) },
   ];
   const data = [mid, stackTop, self, exp, ghost];
