@@ -21,7 +21,7 @@ from vde.errors import NotFoundError, VdeError
 from vde.logs import get_logger
 from vde.settings import Settings
 from vde.storage.base import Store
-from vde.web import api, live, pages
+from vde.web import api, live, pages, sharing
 from vde.web.auth import LoginGuard, Sessions, secret_key
 from vde.web.i18n import Translations
 from vde.web.render import render
@@ -190,5 +190,6 @@ def create_app(
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(pages.router)
+    app.include_router(sharing.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
