@@ -138,3 +138,22 @@ def test_smtp_down_then_up_through_the_executable(faulty_db, env, smtp_factory):
     assert again.returncode == 0 and "nothing to send" in again.stderr
     assert "2 already sent, not due again" in again.stderr
     assert len(srv.messages) == 1
+
+
+def test_a_fixed_workbook_resolves_through_the_cli(store_url, env):
+    """As a new user: a flipped PV is sent; after the fixed day is stored, `vde alerts`
+    says how many alerts it resolved, and the history shows them resolved."""
+    with open_store(store_url) as store:
+        write_day(store, make_day(DAY, flipped_pv=True))
+    args = ["alerts", "--mode", "sign", "--day", "2026-06-20", "--db", store_url]
+    first = CliRunner().invoke(cli, args)  # email not configured: kept pending
+    assert "1 alert(s) NOT sent (kept pending)" in first.stderr
+    with open_store(store_url) as store:
+        write_day(store, make_day(DAY), version_id=1_700_000_000_000_001)
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "nothing to send" in res.stderr and "1 resolved (no longer found)" in res.stderr
+    again = CliRunner().invoke(cli, [*args, "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["resolved"] == []  # done once
+    with open_store(store_url) as store:
+        assert [a.status for a in store.alerts()] == ["resolved"]

@@ -81,7 +81,7 @@ def _status(result, settings) -> str:  # result: AlertRunResult
     checked = f"{len(result.checked)} installation(s) checked for {result.day} ({result.mode})"
     quiet = f"; {len(result.suppressed)} already sent, not due again" if result.suppressed else ""
     if result.resolved:
-        quiet += f"; {len(result.resolved)} earlier pending alert(s) no longer found"
+        quiet += f"; {len(result.resolved)} resolved (no longer found)"
     if not result.to_send:
         return f"nothing to send: {checked}{quiet}"
     n = len(result.to_send)
