@@ -99,6 +99,13 @@ class RawSeries:
 
     ts: np.ndarray  # int64 [UTC epoch s]
     power_w: np.ndarray  # float64 [W]
+    #: bool per row: True when the slot's power is estimated (flat over a span whose
+    #: energy two counters prove, not the meter's own shape); None = all measured
+    estimated: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.estimated is None:
+            self.estimated = np.zeros(len(self.ts), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -112,6 +119,13 @@ class PowerSeries:
     p_cons: np.ndarray  # float64 [W], >= 0 normally
     p_prod: np.ndarray  # float64 [W], <= 0 normally
     p_tot: np.ndarray  # float64 [W], > 0 import, < 0 export
+    #: bool per row (one 8-s slot): True when some sensor's power there is estimated, so
+    #: ``estimated.sum()`` is the number of estimated 8-s slots; None = all measured
+    estimated: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.estimated is None:
+            self.estimated = np.zeros(len(self.ts), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -121,7 +135,8 @@ class PowerSeries:
 #: others are aligned on UTC multiples of the resolution (equal to local ones in Brussels).
 ROLLUP_RESOLUTIONS: tuple[int, ...] = (60, 900, 3600, 86400)
 
-#: Columns of a rollup bucket. ``n``: 8-s slots with data; ``e_*_wh``: energy [Wh]
+#: Columns of a rollup bucket. ``n``: 8-s slots with data; ``estimated``: how many of
+#: those slots are estimated (flat power over a proven span); ``e_*_wh``: energy [Wh]
 #: (import = energy of p_tot > 0, export = energy of p_tot < 0, as a positive number);
 #: ``p_*_min/mean/max``: power over the slots with data [W].
 ROLLUP_FIELDS: tuple[str, ...] = (
@@ -140,6 +155,7 @@ ROLLUP_FIELDS: tuple[str, ...] = (
     "p_tot_min",
     "p_tot_mean",
     "p_tot_max",
+    "estimated",
 )
 
 
@@ -149,7 +165,7 @@ class RollupBatch:
 
     resolution_s: int
     ts: np.ndarray  # int64 bucket start [UTC epoch s]
-    columns: dict[str, np.ndarray]  # every name of ROLLUP_FIELDS; n is int64, others float64
+    columns: dict[str, np.ndarray]  # each of ROLLUP_FIELDS; n, estimated int64, others float64
 
     def __len__(self) -> int:
         return len(self.ts)

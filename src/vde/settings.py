@@ -85,12 +85,17 @@ class Settings(BaseSettings):
     retry_horizon: Seconds = Field(
         2 * 86400,
         ge=0,
-        description="Missing intervals younger than this are re-fetched on every sync",
+        description=(
+            "Missing and estimated intervals younger than this are re-fetched on every sync"
+        ),
     )
     gap_threshold: Seconds = Field(
         4 * 3600,
         ge=8,
-        description="Gaps up to this long are bridged by spreading energy; longer ones stay missing",
+        description=(
+            "How far before a re-fetched window its bracketing counters are looked for; spans"
+            " longer than this are stored too when two counters prove them (flat, estimated)"
+        ),
     )
     alert_missing_share: float = Field(
         0.01, ge=0, le=1, description="Alert when this share of a day's 8-s slots has no data"

@@ -95,12 +95,38 @@ def test_counter_sum_mismatch_keeps_head_and_tail():
     assert out.issue.kinds == ("counter_sum_mismatch",)
 
 
-def test_time_sum_mismatch_keeps_head_and_tail():
+def test_time_sum_mismatch_keeps_the_body_consistent_with_the_header():
     doc = _doc([BID, BID + 5, BID + 9], [100.0, 101.5, 102.25])
     doc["t"][1] = 6
     out = decode_document(orjson.dumps(doc), **REF)
-    assert out.ts.tolist() == [BID, BID + 9]
-    assert "time_sum_mismatch" in out.issue.kinds
+    # BID+6 is before the tail and its counter below the tail's: consistent, kept; the
+    # next time (BID+10) lies past the tail: the run stops there, then the tail
+    assert out.ts.tolist() == [BID, BID + 6, BID + 9]
+    assert out.counter_wh.tolist() == [100.0, 101.5, 102.25]
+    assert "time_sum_mismatch" in out.issue.kinds and out.issue.action == "kept_partial"
+
+
+def test_body_cut_short_keeps_every_body_point():
+    """The "header" defect: t0 + sum(t) != tail because the last deltas are gone."""
+    ts = BID + np.cumsum(np.r_[0, np.full(4277, 15)])
+    c = 500.0 + np.arange(len(ts)) * 0.125
+    doc = _doc(ts.tolist(), c.tolist())
+    doc["t"], doc["v"] = doc["t"][:-2], doc["v"][:-2]  # the tail is 2 points (30 s) later
+    out = decode_document(orjson.dumps(doc), **REF)
+    assert out.issue.action == "kept_partial" and "time_sum_mismatch" in out.issue.kinds
+    assert out.issue.points_kept == 4276 + 1  # every body point left, and the tail
+    assert out.ts.tolist() == ts[:-2].tolist() + [int(ts[-1])]
+    np.testing.assert_allclose(out.counter_wh, np.r_[c[:-2], c[-1]], atol=5e-7)
+
+
+def test_body_inconsistent_with_the_header_stops_the_run():
+    ts = [BID, BID + 10, BID + 20, BID + 30, BID + 40]
+    doc = _doc(ts, [10.0, 11.0, 12.0, 13.0, 14.0])
+    doc["t"][-1] = 11  # time past the tail
+    doc["v"][2] = -3.0  # counter decreases at the third point
+    out = decode_document(orjson.dumps(doc), **REF)
+    assert out.ts.tolist() == [BID, BID + 10, BID + 40]
+    assert out.counter_wh.tolist() == [10.0, 11.0, 14.0]
 
 
 def test_non_increasing_time_is_reported():

@@ -13,7 +13,7 @@ from vde.simulator import Faults, Fleet, Reset, serve_in_thread
 
 NOW = 1_795_000_000 - 1_795_000_000 % 256
 START = NOW - 5 * 86400
-ACTIONS = {"repaired", "rebuilt_pulse", "kept_certain", "kept_head_tail"}
+ACTIONS = {"repaired", "rebuilt_pulse", "kept_certain", "kept_partial", "kept_head_tail"}
 
 
 def served_until(now: int) -> int:
@@ -99,6 +99,45 @@ def test_defective_blocks_are_reported_and_what_is_kept_is_exact(fleet, tmp_path
                         i.action in ("rebuilt_pulse", "repaired") or "time_sum_mismatch" in i.kinds
                     )
         assert n_issues > 0
+
+
+def test_a_body_cut_short_keeps_every_true_body_point(fleet, tmp_path):
+    """The "header" defect (t0 + sum(t) != tail): the body before the cut is kept."""
+    with serve_in_thread(fleet, faults=Faults(defects=frozenset({"all"}), seed=2)) as server:
+        results = fetch_all(server.url, fleet.sensors, tmp_path, start=None)
+    partial = 0
+    for s, series in zip(fleet.sensors, results, strict=True):
+        for i in series.issues:
+            if "time_sum_mismatch" not in i.kinds:
+                continue
+            assert i.action == "kept_partial", i
+            ts, _, rid = fleet.counter_truth(s.sensor_id, i.bid, i.bid + (1 << i.lvl))
+            true_points = int(np.count_nonzero(rid == i.rid))
+            # the block lost its last two deltas: every other body point, then the tail
+            assert i.points_kept == true_points - 1
+            partial += 1
+    assert partial > 0
+
+
+def test_a_retry_keeps_the_blocks_that_cannot_change(fleet, tmp_path):
+    s = fleet.sensors[0]
+    with serve_in_thread(fleet, faults=Faults(defects=frozenset({"all"}), seed=2)) as server:
+        (first,) = fetch_all(server.url, [s], tmp_path, start=None)
+        assert first.issues and first.blocks_downloaded > 0
+
+        async def refetch():
+            async with FluksoClient(
+                server.url, cache_path=tmp_path / "blocks.sqlite", backoff=0.01
+            ) as client:
+                forgotten = client.cache.forget_range(s.sensor_id, START, None)
+                return forgotten, await client.series(s.sensor_id, s.token, None, full=True)
+
+        forgotten, again = asyncio.run(refetch())
+    # every block is complete (no silence in its span): none is downloaded again, the
+    # defective ones included, and the result is the same
+    assert forgotten == 0 and again.blocks_downloaded == 0
+    assert again.ts.tolist() == first.ts.tolist()
+    assert len(again.issues) == len(first.issues)
 
 
 def test_counter_reset_gives_a_new_rid_never_stitched(fleet, tmp_path):

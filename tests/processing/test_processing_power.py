@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vde.processing.power import counter_to_power, energy_wh
+from vde.processing.power import counter_to_power, energy_wh, spread_clock_jumps
 
 T0 = 1_700_000_000  # a multiple of 8
 
@@ -53,15 +53,27 @@ def test_short_gap_is_bridged_by_spreading_energy():
     assert r.gaps == []
 
 
-def test_long_gap_stays_missing_never_zero():
+def test_long_span_proven_by_two_counters_is_stored_flat_and_estimated():
     ts = [T0, T0 + 8, T0 + 16, T0 + 16 + 5000, T0 + 16 + 5008]
     c = [0.0, 1.0, 2.0, 50.0, 51.0]
     r = _cp(ts, c, gap_threshold_s=4000)
-    assert r.raw.ts.tolist() == [T0, T0 + 8, T0 + 5016]
-    assert np.all(r.raw.power_w > 0)
-    assert r.gaps == [(T0 + 16, T0 + 5016)]
-    # the 48 Wh of the gap are not attributed to any slot
-    assert energy_wh(r.raw) == pytest.approx(3.0)
+    # longer than the gap threshold, but both ends are counters of one rid: the 48 Wh
+    # between them are proven and stored, as flat power
+    assert r.raw.ts.tolist() == list(range(T0, T0 + 5016 + 8, 8))
+    assert r.gaps == [] and r.proven_spans == 1
+    assert energy_wh(r.raw) == pytest.approx(51.0)
+    bridge = (r.raw.ts >= T0 + 16) & (r.raw.ts < T0 + 5016)
+    assert r.raw.estimated.tolist() == bridge.tolist()
+    assert np.allclose(r.raw.power_w[bridge], 48.0 * 3600 / 5000)
+
+
+def test_short_holes_are_bridged_without_the_flag():
+    ts = [T0, T0 + 8, T0 + 8 + 600, T0 + 616]  # 10 min: a lost 256-s block or two
+    r = _cp(ts, [0.0, 1.0, 6.0, 7.0])
+    assert r.gaps == [] and not r.raw.estimated.any()
+    assert energy_wh(r.raw) == pytest.approx(7.0)
+    long = _cp([T0, T0 + 8, T0 + 8 + 2 * 3600, T0 + 16 + 7200], [0.0, 1.0, 6.0, 7.0])
+    assert long.raw.estimated.sum() == 7200 // 8 and long.proven_spans == 0
 
 
 def test_counter_reset_breaks_the_series():
@@ -107,11 +119,13 @@ def test_prev_resumes_exactly():
     assert np.allclose(np.concatenate([a.raw.power_w, b.raw.power_w]), one.raw.power_w)
 
 
-def test_prev_after_long_gap_reports_the_gap():
+def test_prev_after_long_gap_bridges_it_estimated():
     a = _cp([T0, T0 + 16], [0.0, 2.0])
     b = _cp([T0 + 16 + 20000, T0 + 16 + 20016], [9.0, 11.0], prev=a.last)
-    assert b.gaps == [(T0 + 16, T0 + 16 + 20000)]
-    assert b.raw.ts.tolist() == [T0 + 20016, T0 + 20024]
+    assert b.gaps == []
+    assert b.raw.ts.tolist() == list(range(T0 + 16, T0 + 20024 + 8, 8))
+    assert b.raw.estimated.tolist() == (b.raw.ts < T0 + 20016).tolist()
+    assert energy_wh(b.raw) == pytest.approx(9.0)
 
 
 def test_prev_with_no_new_points():
@@ -208,3 +222,53 @@ def test_breaks_never_make_negative_or_huge_power(points, breaks, threshold):
     for g0, g1 in r.gaps:
         assert g0 % 8 == 0 and g1 % 8 == 0 and g1 > g0
         assert not np.any((r.raw.ts >= g0) & (r.raw.ts < g1))
+
+
+# --- backward clock jumps ---------------------------------------------------------------------
+
+
+def _clamp_points(seconds: int, watts: float, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    ts = T0 + np.concatenate(([0], np.cumsum(rng.integers(1, 31, size=seconds // 15))))
+    ts = ts[ts < T0 + seconds]
+    p = watts * (1 + 0.3 * np.sin(ts / 700.0))  # a smooth load [W]
+    c = np.concatenate(([0.0], np.cumsum(p[:-1] * np.diff(ts) / 3600.0)))
+    return ts, c
+
+
+def test_backward_clock_jump_is_spread_not_a_spike():
+    ts, c = _clamp_points(6 * 3600, 100.0)
+    # the clock goes back 60 s at point 500: the next point carries 60 s more energy
+    c = c.copy()
+    c[500:] += 100.0 * 60 / 3600
+    rid = np.zeros(len(ts), np.int64)
+    ts2, c2, r2, jumps = spread_clock_jumps(ts, c, rid)
+    assert jumps == 1
+    assert ts2[0] == ts[0] and ts2[-1] == ts[-1] and c2[-1] == c[-1]
+    spiky = _cp(ts, c)
+    smooth = _cp(ts2, c2, r2)
+    assert spiky.raw.power_w.max() > 300  # the spike, before
+    assert smooth.raw.power_w.max() < 2.6 * 130  # at most about twice the load, after
+    assert energy_wh(smooth.raw) == pytest.approx(energy_wh(spiky.raw))
+
+
+def test_smooth_loads_and_pulse_meters_have_no_clock_jump():
+    ts, c = _clamp_points(6 * 3600, 300.0, seed=3)
+    assert spread_clock_jumps(ts, c, np.zeros(len(ts), np.int64))[3] == 0
+    # a pulse meter: one point per 1-Wh pulse, jittered times (1-s steps between slow ones)
+    rng = np.random.default_rng(5)
+    dts = np.where(rng.random(3000) < 0.05, 1, rng.integers(5, 9, size=3000))
+    pts = T0 + np.concatenate(([0], np.cumsum(dts)))
+    pc = np.arange(len(pts), dtype=np.float64)
+    assert spread_clock_jumps(pts, pc, np.zeros(len(pts), np.int64))[3] == 0
+
+
+@given(counter_points(), st.integers(0, 130))
+@settings(max_examples=60, deadline=None)
+def test_spreading_clock_jumps_conserves_energy(points, cut):
+    ts, c = points
+    rid = (np.arange(len(ts)) >= cut).astype(np.int64)  # maybe a recycle id change
+    ts2, c2, r2, _ = spread_clock_jumps(ts, c, rid)
+    assert ts2[0] == ts[0] and ts2[-1] == ts[-1] and c2[-1] == c[-1]
+    kept = np.isin(ts, ts2)
+    assert np.array_equal(c[kept], c2) and np.array_equal(rid[kept], r2)

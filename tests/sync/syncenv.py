@@ -22,8 +22,11 @@ BIG = 2**40
 class SimEnv:
     """A fleet, its simulator and a store with the fleet's configuration imported."""
 
-    def __init__(self, store: Store, fleet: Fleet, url: str, tmp: Path, **settings) -> None:
+    def __init__(
+        self, store: Store, fleet: Fleet, url: str, tmp: Path, server=None, **settings
+    ) -> None:
         self.store = store
+        self.server = server  # the running simulator (its request stats)
         self.fleet = fleet
         self.url = url
         self.cache = tmp / "blocks.sqlite"
@@ -59,7 +62,7 @@ class SimEnv:
 @contextmanager
 def sim_env(store: Store, tmp: Path, fleet: Fleet, faults: Faults | None = None, **settings):
     with serve_in_thread(fleet, faults=faults) as server:
-        yield SimEnv(store, fleet, server.url, tmp, **settings)
+        yield SimEnv(store, fleet, server.url, tmp, server, **settings)
 
 
 def snapshot(store: Store, config: ConfigVersion) -> dict:

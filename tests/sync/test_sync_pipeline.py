@@ -130,37 +130,48 @@ def test_outage_then_late_upload_is_filled(store, tmp_path):
     with sim_env(store, tmp_path, f, Faults(offline=(off,))) as env:
         rep = env.sync()
         assert rep.ok
-        gaps = store.missing(sid)
-        assert len(gaps) == 1
-        g = gaps[0]
+        # the counters on both sides prove the outage's energy: stored flat, estimated,
+        # and kept to re-fetch; nothing is missing
+        assert store.missing(sid) == []
+        (g,) = store.estimated_intervals(sid)
         # the meter hides whole 256-s blocks; points are at most 30 s apart
         assert off.start_ts - 256 - 30 <= g.start_ts <= off.start_ts
         assert off.end_ts <= g.end_ts <= off.end_ts + 256 + 30
-        # the home and its groups have no power in the outage; never zeros
+        raw = store.read_raw(sid, g.start_ts, g.end_ts)
+        assert len(raw) == (g.end_ts - g.start_ts) // 8 and raw.estimated.all()
+        assert raw_energy(store, sid, g.start_ts, g.end_ts) == pytest.approx(
+            f.energy_truth(sid, g.start_ts, g.end_ts), rel=1e-6
+        )
+        # the home and its groups count the slots as estimated; CDB001 does not
         for inst in ("CDB002", "CDBA02", "CDBZ01"):
-            assert len(store.read_power(inst, off.start_ts, off.end_ts)) == 0
-        assert len(store.read_power("CDB001", off.start_ts, off.end_ts)) > 0
+            p = store.read_power(inst, off.start_ts, off.end_ts)
+            assert len(p) == (off.end_ts - off.start_ts) // 8 and p.estimated.all()
+        assert not store.read_power("CDB001", off.start_ts, off.end_ts).estimated.any()
         f.advance(3 * H)  # the late upload happens
         rep = env.sync()
-        assert rep.ok and next(r for r in rep.sensors if r.sensor_id == sid).filled == 1
-        assert store.missing(sid) == []
+        assert rep.ok and next(r for r in rep.sensors if r.sensor_id == sid).estimated == 0
+        assert store.missing(sid) == [] and store.estimated_intervals(sid) == []
+        assert not store.read_raw(sid, 0, BIG).estimated.any()
         assert_sensor_truth(env)
         p = store.read_power("CDBZ01", 0, BIG)
-        assert len(runs(p.ts)) == 1
+        assert len(runs(p.ts)) == 1 and not p.estimated.any()
 
 
-def test_old_missing_intervals_stay_permanent(store, tmp_path):
+def test_old_estimated_intervals_are_no_longer_fetched(store, tmp_path):
     f0 = fleet(now=T0)
     sid = f0.sensors[1].sensor_id
     off = Offline(sid, T0 + 2 * H, T0 + 7 * H, 2 * H)
     f = fleet(now=T0 + 8 * H)
     with sim_env(store, tmp_path, f, Faults(offline=(off,)), retry_horizon=3 * H) as env:
         env.sync()
-        assert len(store.missing(sid)) == 1
+        assert len(store.estimated_intervals(sid)) == 1
         f.advance(6 * H)  # uploaded, but the interval is older than the retry horizon now
         env.sync()
-        assert len(store.missing(sid)) == 1
-        assert len(store.read_raw(sid, off.start_ts + 600, off.end_ts - 600)) == 0
+        assert store.estimated_intervals(sid) == [] and store.missing(sid) == []
+        # the flat bridge stays (energy proven), flagged estimated
+        raw = store.read_raw(sid, off.start_ts + 600, off.end_ts - 600)
+        assert len(raw) > 0 and raw.estimated.all()
+        assert np.ptp(raw.power_w) < 1e-6
 
 
 def test_counter_reset_never_spikes(store, tmp_path):
@@ -268,7 +279,12 @@ def test_compute_window_and_merge_missing_are_pure():
     c = np.array([0.0, 1, 2, 50, 51, 52])
     rid = np.zeros(6, np.int64)
     r = compute_window(Window("new", 0, None, 0), ts, c, rid, gap_threshold=14400)
-    assert r.gaps == [(16, 20000)] and r.covered == (0, None)
+    # the counters at 16 and 20000 prove the span: bridged, estimated, not missing
+    assert r.gaps == [] and r.covered == (0, None)
+    assert r.estimated == [(16, 20000)] and r.proven_spans == 1
+    rid[3:] = 1  # a new recycle id: nothing proves the span
+    r = compute_window(Window("new", 0, None, 0), ts, c, rid, gap_threshold=14400)
+    assert r.gaps == [(16, 20000)] and r.estimated == []
     from vde.models import MissingInterval
 
     old = [MissingInterval("s", 16, 20000, 5)]

@@ -25,6 +25,11 @@ import orjson
 
 GZIP_MAGIC = b"\x1f\x8b"
 
+#: A block whose known point times leave no silence longer than this [s] (between points,
+#: and from its span's edges) holds everything its meter will ever write there: it cannot
+#: change, so a re-fetch keeps it cached (see :func:`is_final`).
+FINAL_MAX_STEP_S = 900
+
 
 class CorruptBlockError(ValueError):
     """The bytes are not a complete gzip stream (truncated or damaged in transit)."""
@@ -39,8 +44,9 @@ class BlockIssue:
     ``bad_counter``, ``empty_elements``, ``bad_json``, ``bad_header``, ``duplicate_ts``);
     ``action`` is one of ``repaired`` (all points kept, proven by the header),
     ``rebuilt_pulse``, ``kept_certain`` (points around lost deltas dropped),
-    ``kept_head_tail``, ``kept_first`` (duplicate points across blocks) or ``dropped``
-    (nothing certain could be kept). See :mod:`vde.flukso.repair`.
+    ``kept_partial`` (the longest run of body points consistent with the header, and the
+    tail), ``kept_head_tail``, ``kept_first`` (duplicate points across blocks) or
+    ``dropped`` (nothing certain could be kept). See :mod:`vde.flukso.repair`.
     """
 
     sensor_id: str
@@ -61,12 +67,35 @@ class BlockIssue:
 
 @dataclass
 class DecodedBlock:
-    """Points of one block: ``ts`` [UTC epoch s] int64, ``counter_wh`` [Wh] float64."""
+    """Points of one block: ``ts`` [UTC epoch s] int64, ``counter_wh`` [Wh] float64.
+
+    ``times``: every point time the block is known to hold [UTC epoch s], even where its
+    counters were lost (a defective block's valid ``t``); None when unknown.
+    """
 
     ts: np.ndarray
     counter_wh: np.ndarray
     cfg: dict[str, Any] = field(default_factory=dict)
     issue: BlockIssue | None = None
+    times: np.ndarray | None = None
+
+
+def is_final(block: DecodedBlock, lvl: int, bid: int, *, first: bool = False) -> bool:
+    """Whether the block cannot change any more (nothing late can be uploaded into it).
+
+    True when its known point times cover its span ``[bid, bid + 2^lvl)`` without a
+    silence longer than FINAL_MAX_STEP_S, edges included (``first``: the first block of
+    its rid, so nothing comes before its head). A block with a hole may still receive a
+    meter's late points, so a re-fetch downloads it again.
+    """
+    times = block.times
+    if times is None or len(times) == 0:
+        return False
+    if not first and int(times[0]) - bid > FINAL_MAX_STEP_S:
+        return False
+    if bid + (1 << lvl) - int(times[-1]) > FINAL_MAX_STEP_S:
+        return False
+    return len(times) < 2 or int(np.diff(times).max()) <= FINAL_MAX_STEP_S
 
 
 def gunzip(data: bytes) -> bytes:
@@ -154,7 +183,7 @@ def _decode_valid(obj: Any) -> DecodedBlock | None:
         return None  # inconsistent: the careful path decides
     milli /= 1000.0
     cfg = h.get("cfg")
-    return DecodedBlock(ts, milli, cfg if isinstance(cfg, dict) else {})
+    return DecodedBlock(ts, milli, cfg if isinstance(cfg, dict) else {}, times=ts)
 
 
 # --- encoding (tests, simulator-like benchmark blocks) -------------------------------------

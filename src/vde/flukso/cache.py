@@ -4,6 +4,11 @@ The cache holds, per sensor, every block descriptor the server listed (``data`` 
 downloaded) and the gzip bytes of downloaded blocks, exactly as served (after checking the
 gzip stream is complete).
 
+Blocks that cannot change any more (``blocks.is_final``: no silence in their span, so no
+late upload can add to them) are marked ``final``: a re-fetch of a range
+(:meth:`BlockCache.forget_range`) downloads the others again and keeps these, defective or
+not, so a retry never downloads the same closed block twice.
+
 Compaction: the meter merges 16 children of level L into one parent of level L+4 and the
 server then lists the parent. A listed parent *supersedes* every entry of the same rid whose
 span lies inside the parent's span: planning ignores superseded entries, and storing the
@@ -64,6 +69,7 @@ CREATE TABLE IF NOT EXISTS tmpo_block (
     listed_at  REAL    NOT NULL,
     fetched_at REAL,
     data       BLOB,
+    final      INTEGER,
     PRIMARY KEY (sensor_id, rid, lvl, bid)
 ) WITHOUT ROWID
 """
@@ -79,7 +85,7 @@ _STORE = """
 INSERT INTO tmpo_block (sensor_id, rid, lvl, bid, ext, listed_at, fetched_at, data)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (sensor_id, rid, lvl, bid) DO UPDATE SET data = excluded.data,
-    fetched_at = excluded.fetched_at
+    fetched_at = excluded.fetched_at, final = NULL
 """
 _DELETE_CHILDREN = """
 DELETE FROM tmpo_block
@@ -87,6 +93,15 @@ WHERE sensor_id = ? AND rid = ? AND lvl < ? AND bid >= ? AND bid + (1 << lvl) <=
 """
 _LOAD = "SELECT data FROM tmpo_block WHERE sensor_id = ? AND rid = ? AND lvl = ? AND bid = ?"
 _FORGET = "DELETE FROM tmpo_block WHERE sensor_id = ?"
+# bytes of blocks overlapping [start, end) dropped (the entry stays listed, so it is
+# downloaded again), unless the block is final
+_FORGET_RANGE = """
+UPDATE tmpo_block SET data = NULL, fetched_at = NULL
+WHERE sensor_id = ? AND data IS NOT NULL AND final IS NOT 1 AND bid < ? AND bid + (1 << lvl) > ?
+"""
+_MARK_FINAL = """
+UPDATE tmpo_block SET final = 1 WHERE sensor_id = ? AND rid = ? AND lvl = ? AND bid = ?
+"""
 
 
 class BlockCache:
@@ -103,6 +118,9 @@ class BlockCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(tmpo_block)")}
+            if "final" not in cols:  # a cache file from before the column
+                self._db.execute("ALTER TABLE tmpo_block ADD COLUMN final INTEGER")
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open the block cache {self.path}: {exc}") from exc
 
@@ -161,6 +179,27 @@ class BlockCache:
                 [(sensor_id, r.rid, r.lvl, r.bid) for r in gone],
             )
         return len(gone)
+
+    def mark_final(self, sensor_id: str, refs: list[BlockRef]) -> None:
+        """Remember that these downloaded blocks cannot change (kept by forget_range)."""
+        if refs:
+            with self._tx():
+                self._db.executemany(_MARK_FINAL, [(sensor_id, r.rid, r.lvl, r.bid) for r in refs])
+
+    def is_final(self, sensor_id: str, ref: BlockRef) -> bool:
+        row = self._db.execute(
+            "SELECT final FROM tmpo_block WHERE sensor_id = ? AND rid = ? AND lvl = ? AND bid = ?",
+            (sensor_id, ref.rid, ref.lvl, ref.bid),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def forget_range(self, sensor_id: str, start: int, end: int | None) -> int:
+        """Download again the blocks overlapping [start, end) [s] (None: open) that may
+        have changed (late uploads); final blocks stay cached. Returns how many."""
+        hi = (1 << 62) if end is None else int(end)
+        with self._tx():
+            cur = self._db.execute(_FORGET_RANGE, (sensor_id, hi, int(start)))
+        return cur.rowcount
 
     def forget(self, sensor_id: str) -> None:
         """Drop everything cached for a sensor (the next sync starts from scratch)."""

@@ -28,7 +28,7 @@ from vde.errors import (
     FluksoTransportError,
     SettingsError,
 )
-from vde.flukso.blocks import BlockIssue, CorruptBlockError, decode_block, gunzip
+from vde.flukso.blocks import BlockIssue, CorruptBlockError, decode_block, gunzip, is_final
 from vde.flukso.cache import BlockCache, BlockRef
 from vde.flukso.series import Series, assemble
 from vde.logs import get_logger
@@ -145,17 +145,24 @@ class FluksoClient:
         return [c.ref for c in self.cache.entries(sensor_id)]
 
     async def series(
-        self, sensor_id: str, token: str, start: int | None = None, end: int | None = None
+        self,
+        sensor_id: str,
+        token: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        full: bool = False,
     ) -> Series:
         """Counter points of a sensor with ``start <= ts < end`` [UTC epoch s].
 
-        Downloads only blocks the cache lacks. Raises FluksoAuthError / FluksoNotFoundError
-        (no retry) or FluksoTransportError (after retries); defective blocks are reported
-        in ``Series.issues``, never raised.
+        Downloads only blocks the cache lacks. ``full`` lists every block the server holds
+        (not only the newest): late uploads may add blocks to old spans. Raises
+        FluksoAuthError / FluksoNotFoundError (no retry) or FluksoTransportError (after
+        retries); defective blocks are reported in ``Series.issues``, never raised.
         """
         downloaded = 0
         for attempt in (0, 1):
-            listed = await self.sync_blocks(sensor_id, token, full=attempt == 1)
+            listed = await self.sync_blocks(sensor_id, token, full=full or attempt == 1)
             if attempt == 1:  # forget blocks the server no longer has (never downloaded)
                 self.cache.prune_undownloaded(sensor_id, keep=set(listed))
             entries = self.cache.entries(sensor_id)
@@ -211,6 +218,10 @@ class FluksoClient:
         cached: int,
     ) -> Series:
         decoded = []
+        final = []
+        first_bid: dict[int, int] = {}  # rid -> bid of its first block (nothing before it)
+        for c in self.cache.entries(sensor_id):
+            first_bid[c.ref.rid] = min(first_bid.get(c.ref.rid, c.ref.bid), c.ref.bid)
         for ref in refs:
             data = self.cache.load(sensor_id, ref)
             if data is None:  # superseded by a parent stored by a concurrent call
@@ -222,7 +233,10 @@ class FluksoClient:
             if blk.issue is not None:
                 # the issue travels in Series.issues; callers report it (no double lines)
                 log.debug("flukso_block_issue", **_issue_fields(blk.issue))
+            if is_final(blk, ref.lvl, ref.bid, first=first_bid.get(ref.rid) == ref.bid):
+                final.append(ref)
             decoded.append((ref.rid, blk))
+        self.cache.mark_final(sensor_id, final)
         return assemble(sensor_id, decoded, start, end, downloaded, cached)
 
     async def _get(

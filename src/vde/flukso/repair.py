@@ -9,8 +9,12 @@ is reported in a :class:`BlockIssue`, and only what is certain is kept, best fir
    times are consistent: counter_i = c0 + i * pulse, checked against the tail.
 3. ``kept_certain``: deltas lost in empty elements: the points before the first loss
    (summed from the head) and from the last one on (summed back from the tail).
-4. ``kept_head_tail``: the header's two points, so the energy over the block stays exact.
-5. ``dropped``: no usable header; nothing is certain.
+4. ``kept_partial``: times that do not land on the tail (a body cut short, a bad delta):
+   the longest run of body points from the head that stays consistent with the header
+   (times increasing and before the tail, counters not decreasing and at most the tail's),
+   then the tail.
+5. ``kept_head_tail``: the header's two points, so the energy over the block stays exact.
+6. ``dropped``: no usable header; nothing is certain.
 """
 
 from __future__ import annotations
@@ -46,11 +50,22 @@ class _Report:
             self.kinds.append(kind)
         self.details.append(detail)
 
-    def done(self, ts: np.ndarray, counter: np.ndarray, cfg: dict, action: str) -> DecodedBlock:
+    def done(
+        self,
+        ts: np.ndarray,
+        counter: np.ndarray,
+        cfg: dict,
+        action: str,
+        times: np.ndarray | None = None,
+    ) -> DecodedBlock:
+        """The result; ``times``: point times known beyond ``ts`` (default: ``ts``)."""
+        if times is None and action not in ("kept_head_tail", "dropped"):
+            times = ts
         if action == "repaired" and not self.kinds:
-            return DecodedBlock(ts, counter, cfg)  # valid after all (e.g. 4-decimal counters)
+            # valid after all (e.g. 4-decimal counters)
+            return DecodedBlock(ts, counter, cfg, times=times)
         issue = BlockIssue(*self.ref, tuple(self.kinds), "; ".join(self.details), action, len(ts))
-        return DecodedBlock(ts, counter, cfg, issue)
+        return DecodedBlock(ts, counter, cfg, issue, times=times)
 
 
 def decode_careful(
@@ -76,11 +91,19 @@ def decode_careful(
     if not _check_time(t, t0, tn, rep):
         if t is not None and v is not None and len(v) != len(t):
             rep.add("length_mismatch", f"len(t)={len(t)} len(v)={len(v)}")
-        return rep.done(*_head_tail(t0, c0, tn, cn), cfg, "kept_head_tail")
-    if v is None:
+        partial = _partial_body(t, v, t0, c0, tn, cn)
+        if partial is not None:
+            n_body = len(partial[0]) - 1
+            rep.details.append(
+                f"kept {n_body} of {len(t)} body points (the longest run consistent with"  # type: ignore[arg-type]
+                " the header) and the tail"
+            )
+            return rep.done(*partial, cfg, "kept_partial")
         return rep.done(*_head_tail(t0, c0, tn, cn), cfg, "kept_head_tail")
     assert t is not None  # _check_time passed
     ts = t0 + np.cumsum(t)
+    if v is None:
+        return rep.done(*_head_tail(t0, c0, tn, cn), cfg, "kept_head_tail", times=ts)
     n = len(t)
     lost = np.isnan(v)
     present = v[~lost] if lost.any() else v
@@ -95,7 +118,34 @@ def decode_careful(
         return rep.done(ts, rebuilt[0], cfg, "rebuilt_pulse")
     if lost.any() and len(v) == n:
         return _keep_certain(ts, v, lost, c0, cn, cfg, rep)
-    return rep.done(*_head_tail(t0, c0, tn, cn), cfg, "kept_head_tail")
+    # the times are right (they land on the tail) even though the counters are not
+    return rep.done(*_head_tail(t0, c0, tn, cn), cfg, "kept_head_tail", times=ts)
+
+
+def _partial_body(
+    t: np.ndarray | None, v: np.ndarray | None, t0: int, c0: float, tn: int, cn: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The longest run of body points from the head consistent with the header, then the tail.
+
+    Consistent: times strictly increasing and before the tail's, counters not decreasing
+    and at most the tail's. Needs one counter delta per time delta, none lost. None when
+    no body point beyond the head qualifies.
+    """
+    if t is None or v is None or len(t) != len(v) or len(t) < 2 or np.isnan(v).any():
+        return None
+    if t[0] != 0 or v[0] != 0:
+        return None
+    ts = t0 + np.cumsum(t)
+    counter = _counter(c0, v)
+    bad = np.zeros(len(t), dtype=bool)
+    bad[1:] = (t[1:] <= 0) | (ts[1:] >= tn) | (np.diff(counter) < 0) | (counter[1:] > cn + 1e-9)
+    k = int(np.argmax(bad)) if bad.any() else len(t)  # points [0, k) are consistent
+    if k < 2:
+        return None
+    return (
+        np.concatenate([ts[:k], [tn]]).astype(np.int64),
+        np.concatenate([counter[:k], [cn]]),
+    )
 
 
 def _tolerant_parse(doc: bytes, rep: _Report) -> Any:
@@ -232,21 +282,25 @@ def _keep_certain(
     first, last = int(idx[0]), int(idx[-1])
     if first == 0:
         rep.add("counter_first_delta", "v[0] is empty")
-        return rep.done(*_head_tail(int(ts[0]), c0, int(ts[-1]), cn), cfg, "kept_head_tail")
+        return rep.done(
+            *_head_tail(int(ts[0]), c0, int(ts[-1]), cn), cfg, "kept_head_tail", times=ts
+        )
     head = _counter(c0, v[:first])
     after_milli = np.rint(v[last + 1 :] * 1000.0).astype(np.int64)
     back = round(cn * 1000.0) - int(after_milli.sum())
     tail = (back + np.concatenate([[0], np.cumsum(after_milli)])) / 1000.0
     if head[-1] > tail[0]:  # the lost deltas would sum to less than zero
         rep.add("counter_sum_mismatch", "deltas around the empty elements contradict the tail")
-        return rep.done(*_head_tail(int(ts[0]), c0, int(ts[-1]), cn), cfg, "kept_head_tail")
+        return rep.done(
+            *_head_tail(int(ts[0]), c0, int(ts[-1]), cn), cfg, "kept_head_tail", times=ts
+        )
     keep_ts = np.concatenate([ts[:first], ts[last:]])
     counter = np.concatenate([head, tail])
     if first == last:
         rep.details.append("the lost delta follows from the tail: every point kept")
         return rep.done(keep_ts, counter, cfg, "repaired")
     rep.details.append(f"{last - first} point(s) between lost deltas dropped")
-    return rep.done(keep_ts, counter, cfg, "kept_certain")
+    return rep.done(keep_ts, counter, cfg, "kept_certain", times=ts)
 
 
 def _head_tail(t0: int, c0: float, tn: int, cn: float) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,8 @@
 ``P_prod = Σ prod_i · P_i``, ``P_tot = Σ net_i · P_i``, ``P_cons = P_tot − P_prod`` [W].
 A sensor contributes when one of its signs (net, prod) is non-zero and only from its row's
 ``start_ts``. A slot is emitted only where every contributing sensor has data: otherwise
-the installation's power there is unknown (missing), never a partial sum.
+the installation's power there is unknown (missing), never a partial sum. A slot is
+estimated when one of its contributing sensors' raw power is.
 """
 
 from __future__ import annotations
@@ -81,19 +82,21 @@ def installation_power_detail(
     p_tot = np.zeros(len(grid))
     p_prod = np.zeros(len(grid))
     started_any = np.zeros(len(grid), dtype=bool)
+    estimated = np.zeros(len(grid), dtype=bool)
     complete = np.ones(len(grid), dtype=bool)
     lacks: dict[str, np.ndarray] = {}
     for row in contributing:
         started = grid >= row.start_ts
         if not started.any():
             continue
-        values, has = _on_grid(raw.get(row.sensor_id), grid)
+        values, has, est = _on_grid(raw.get(row.sensor_id), grid)
         started_any |= started
         lack = started & ~has
         complete &= ~lack
         if lack.any():
             lacks[row.sensor_id] = lacks.get(row.sensor_id, np.zeros(len(grid), bool)) | lack
         use = started & has
+        estimated |= use & est
         # a sensor before its start date adds nothing (its sign does not apply yet)
         contrib = np.where(use, values, 0.0)
         if row.net:
@@ -107,6 +110,7 @@ def installation_power_detail(
         p_cons=p_tot[emit] - p_prod[emit],
         p_prod=p_prod[emit],
         p_tot=p_tot[emit],
+        estimated=estimated[emit],
     )
     missing = started_any & ~complete
     by_sensor = {sid: mask_to_intervals(grid, lack) for sid, lack in sorted(lacks.items())}
@@ -128,12 +132,15 @@ def installation_power(
     return installation_power_detail(rows, raw, start, end).series
 
 
-def _on_grid(series: RawSeries | None, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A raw series placed on ``grid``: (values [W], has-data mask)."""
+def _on_grid(
+    series: RawSeries | None, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A raw series placed on ``grid``: (values [W], has-data mask, estimated mask)."""
     values = np.zeros(len(grid))
     has = np.zeros(len(grid), dtype=bool)
+    est = np.zeros(len(grid), dtype=bool)
     if series is None or len(series) == 0:
-        return values, has
+        return values, has, est
     ts = np.asarray(series.ts, dtype=np.int64)
     sel = (ts >= grid[0]) & (ts <= grid[-1]) & (ts % GRID_S == 0)
     idx = (ts[sel] - grid[0]) // GRID_S
@@ -141,4 +148,5 @@ def _on_grid(series: RawSeries | None, grid: np.ndarray) -> tuple[np.ndarray, np
     ok = ~np.isnan(v)  # NaN is no data, never a value
     values[idx[ok]] = v[ok]
     has[idx[ok]] = True
-    return values, has
+    est[idx[ok]] = np.asarray(series.estimated, dtype=bool)[sel][ok]
+    return values, has, est

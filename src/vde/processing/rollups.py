@@ -56,7 +56,8 @@ def bucket_bounds(
 
 
 def _empty_batch(resolution_s: int) -> RollupBatch:
-    cols = {f: np.empty(0, np.int64 if f == "n" else np.float64) for f in ROLLUP_FIELDS}
+    ints = ("n", "estimated")
+    cols = {f: np.empty(0, np.int64 if f in ints else np.float64) for f in ROLLUP_FIELDS}
     return RollupBatch(resolution_s=resolution_s, ts=np.empty(0, np.int64), columns=cols)
 
 
@@ -75,7 +76,8 @@ def compute_rollups(series: PowerSeries, resolution_s: int, tz: ZoneInfo = BRUSS
     Returns
     -------
     RollupBatch
-        One bucket per bucket start that holds data: ``n`` slots with data; energies
+        One bucket per bucket start that holds data: ``n`` slots with data, ``estimated``
+        of them estimated (``series.estimated``); energies
         e_cons/e_prod/e_tot [Wh]; e_import [Wh] from p_tot > 0 and e_export [Wh] from
         p_tot < 0 as a positive number; min/mean/max of each power over present slots [W].
     """
@@ -88,6 +90,8 @@ def compute_rollups(series: PowerSeries, resolution_s: int, tz: ZoneInfo = BRUSS
     first = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
     n = np.diff(np.concatenate((first, [len(ts)])))
     cols: dict[str, np.ndarray] = {"n": n.astype(np.int64)}
+    est = np.asarray(series.estimated, dtype=np.int64)
+    cols["estimated"] = np.add.reduceat(est, first) if len(est) == len(ts) else np.zeros_like(n)
     powers = {"cons": series.p_cons, "prod": series.p_prod, "tot": series.p_tot}
     for name, p in powers.items():
         p = np.asarray(p, dtype=np.float64)
@@ -109,7 +113,8 @@ def compute_rollups(series: PowerSeries, resolution_s: int, tz: ZoneInfo = BRUSS
 def combine_rollups(batch: RollupBatch, resolution_s: int, tz: ZoneInfo = BRUSSELS) -> RollupBatch:
     """Coarser buckets from finer ones (e.g. days from hours), exactly as from 8-s rows.
 
-    Energies and ``n`` add up, minima and maxima combine, means are weighted by ``n``.
+    Energies, ``n`` and ``estimated`` add up, minima and maxima combine, means are weighted
+    by ``n``.
     ``resolution_s`` buckets must be unions of ``batch`` buckets (true for 60 | 900 |
     3600 | local days in Brussels).
     """
@@ -125,7 +130,9 @@ def combine_rollups(batch: RollupBatch, resolution_s: int, tz: ZoneInfo = BRUSSE
     n = np.add.reduceat(c["n"].astype(np.int64), first)
     out: dict[str, np.ndarray] = {"n": n}
     for f in ROLLUP_FIELDS:
-        if f.startswith("e_"):
+        if f == "estimated":
+            out[f] = np.add.reduceat(c[f].astype(np.int64), first)
+        elif f.startswith("e_"):
             out[f] = np.add.reduceat(c[f].astype(np.float64), first)
         elif f.endswith("_min"):
             out[f] = np.minimum.reduceat(c[f].astype(np.float64), first)

@@ -14,8 +14,9 @@ Tables (the seed's six first, then vde's additions):
 ==================  ==========================================================================
 access              login -> installation it may see
 sensors_config      versioned configuration rows (version_id, installation, sensor, token, signs)
-raw                 per sensor, per 8-s ts: power_w, config_version, inserted_ts
-power               per installation, per 8-s ts: p_cons, p_prod, p_tot, config_version, inserted_ts
+raw                 per sensor, per 8-s ts: power_w, config_version, inserted_ts, estimated
+power               per installation, per 8-s ts: p_cons, p_prod, p_tot, config_version, inserted_ts,
+                    estimated
 raw_missing         per sensor: intervals [start, end) without data still to re-fetch
 group               installation id -> caption (a reserved word: always quoted, "group")
 config_versions     version_id, created_ts, content_hash (vde)
@@ -25,6 +26,7 @@ alerts              Alert history and pending state (vde)
 users               User accounts: argon2 hash, role, invite (vde)
 meta                key -> value: schema version, secret key, recompute checkpoints (vde)
 locks               named leases that keep two syncs apart (vde)
+raw_estimated       per sensor: estimated intervals [start, end) to re-fetch for the real shape (vde)
 ==================  ==========================================================================
 """
 
@@ -66,6 +68,7 @@ TABLES: tuple[str, ...] = (
     "users",
     "meta",
     "locks",
+    "raw_estimated",
 )
 
 #: energy sharing (vde.processing.sharing): quarter-hour balances per home, results
@@ -106,9 +109,17 @@ class Store(abc.ABC):
     # --- raw power per sensor -------------------------------------------------------------
     @abc.abstractmethod
     def write_raw(
-        self, sensor_id: str, ts: np.ndarray, power_w: np.ndarray, config_version: int
+        self,
+        sensor_id: str,
+        ts: np.ndarray,
+        power_w: np.ndarray,
+        config_version: int,
+        estimated: np.ndarray | None = None,
     ) -> int:
-        """Upsert raw power rows; returns the number of rows written."""
+        """Upsert raw power rows; returns the number of rows written.
+
+        ``estimated``: bool per row (flat power over a proven span); None = all measured.
+        """
 
     def read_raw(self, sensor_id: str, start: int, end: int) -> RawSeries:
         return self.read_raw_with_version(sensor_id, start, end)[0]
@@ -132,9 +143,8 @@ class Store(abc.ABC):
 
     # --- installation power ----------------------------------------------------------------
     @abc.abstractmethod
-    def write_power(
-        self, installation_id: str, series: PowerSeries, config_version: int
-    ) -> int: ...
+    def write_power(self, installation_id: str, series: PowerSeries, config_version: int) -> int:
+        """Upsert installation power rows (with ``series.estimated``); returns how many."""
 
     def read_power(self, installation_id: str, start: int, end: int) -> PowerSeries:
         return self.read_power_with_version(installation_id, start, end)[0]
@@ -236,6 +246,14 @@ class Store(abc.ABC):
     # --- alerts, users, meta ----------------------------------------------------------------------
     @abc.abstractmethod
     def put_alert(self, alert: Alert) -> None: ...
+
+    @abc.abstractmethod
+    def estimated_intervals(self, sensor_id: str | None = None) -> list[MissingInterval]:
+        """Intervals of a sensor (or all) whose raw power is estimated, to re-fetch."""
+
+    @abc.abstractmethod
+    def replace_estimated(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+        """Replace every estimated interval of one sensor."""
 
     @abc.abstractmethod
     def alerts(self, *, status: str | None = None, since_day: str | None = None) -> list[Alert]:

@@ -285,11 +285,16 @@ class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
 
     # --- raw ----------------------------------------------------------------------------------------
     def write_raw(
-        self, sensor_id: str, ts: np.ndarray, power_w: np.ndarray, config_version: int
+        self,
+        sensor_id: str,
+        ts: np.ndarray,
+        power_w: np.ndarray,
+        config_version: int,
+        estimated: np.ndarray | None = None,
     ) -> int:
-        ts, power_w = c.clean_raw(ts, power_w)
+        ts, power_w, est = c.clean_raw(ts, power_w, estimated)
         order = np.argsort(ts, kind="stable")
-        ts, power_w = ts[order], power_w[order]
+        ts, power_w, est = ts[order], power_w[order], est[order]
         days = cs.day_of(ts)
         rows = cs.wire_rows(
             sensor_id.encode(),
@@ -298,11 +303,12 @@ class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
             power_w.astype(">f8"),
             cs.bigint(config_version),
             cs.bigint(c.now_s()),
+            est.astype(np.uint8),  # CQL boolean: one byte, 0 or 1
         )
         self._write_partitioned(
             "raw",
-            "INSERT INTO {ks}.raw (sensor_id, day, ts, power_w, config_version, inserted_ts)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO {ks}.raw (sensor_id, day, ts, power_w, config_version, inserted_ts,"
+            " estimated) VALUES (?, ?, ?, ?, ?, ?, ?)",
             ["raw", sensor_id],
             days,
             rows,
@@ -313,7 +319,7 @@ class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
         self, sensor_id: str, start: int, end: int
     ) -> tuple[RawSeries, np.ndarray]:
         arr = self._read_days(
-            "SELECT ts, power_w, config_version FROM {ks}.raw"
+            "SELECT ts, power_w, config_version, estimated FROM {ks}.raw"
             " WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
             "raw",
             sensor_id,
@@ -322,7 +328,11 @@ class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
         )
         if arr is None:
             return c.empty_raw(), np.empty(0, np.int64)
-        series = RawSeries(ts=arr[:, 0].astype(np.int64), power_w=arr[:, 1].copy())
+        series = RawSeries(
+            ts=arr[:, 0].astype(np.int64),
+            power_w=arr[:, 1].copy(),
+            estimated=np.nan_to_num(arr[:, 3]) != 0,  # null (older rows): measured
+        )
         return series, np.nan_to_num(arr[:, 2]).astype(np.int64)
 
     def _read_days(self, cql: str, kind: str, key: str, start: int, end: int) -> np.ndarray | None:
@@ -367,11 +377,12 @@ class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
             ),
             cs.bigint(config_version),
             cs.bigint(c.now_s()),
+            c.power_estimated(series)[order].astype(np.uint8),  # CQL boolean: one byte
         )
         self._write_partitioned(
             "power",
             "INSERT INTO {ks}.power (installation_id, day, ts, p_cons, p_prod, p_tot, config_version,"
-            " inserted_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " inserted_ts, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ["power", installation_id],
             days,
             rows,
@@ -382,7 +393,7 @@ class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
         self, installation_id: str, start: int, end: int
     ) -> tuple[PowerSeries, np.ndarray]:
         arr = self._read_days(
-            "SELECT ts, p_cons, p_prod, p_tot, config_version FROM {ks}.power"
+            "SELECT ts, p_cons, p_prod, p_tot, config_version, estimated FROM {ks}.power"
             " WHERE installation_id = ? AND day = ? AND ts >= ? AND ts < ?",
             "power",
             installation_id,
@@ -396,6 +407,7 @@ class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
             p_cons=arr[:, 1].copy(),
             p_prod=arr[:, 2].copy(),
             p_tot=arr[:, 3].copy(),
+            estimated=np.nan_to_num(arr[:, 5]) != 0,
         )
         return series, np.nan_to_num(arr[:, 4]).astype(np.int64)
 

@@ -73,11 +73,32 @@ class CassandraMiscMixin(Store):
             for cql in statements:
                 # DDL cannot be bound; every name in it is validated (keyspace) or ours
                 self._session.execute(cql, timeout=120)
+            self._add_columns(names)
         except DriverException as exc:
             raise StorageError(f"cannot create the schema on {self.url}: {exc}") from exc
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         log.info("schema_created", url=self.url, tables=len(names))
+
+    def _add_columns(self, names: list[str]) -> None:
+        """Columns added since a table's first release, on keyspaces created before."""
+        for table in names:
+            added = cs.ADDED_COLUMNS.get(table, ())
+            if not added:
+                continue
+            have = {
+                r[0]
+                for r in self._exec(
+                    "SELECT column_name FROM system_schema.columns"
+                    " WHERE keyspace_name = ? AND table_name = ?",
+                    (self.keyspace, table),
+                )
+            }
+            for col, cql_type in added:
+                if col not in have:
+                    self._session.execute(
+                        f"ALTER TABLE {self.keyspace}.{table} ADD {col} {cql_type}", timeout=120
+                    )
 
     def _existing_tables(self) -> set[str]:
         rows = self._exec(
@@ -317,20 +338,34 @@ class CassandraMiscMixin(Store):
 
     # --- missing, sync state ----------------------------------------------------------------------
     def missing(self, sensor_id: str | None = None) -> list[MissingInterval]:
-        cql = "SELECT sensor_id, start_ts, end_ts, found_ts FROM {ks}.raw_missing"
+        return self._intervals("raw_missing", sensor_id)
+
+    def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+        self._replace_intervals("raw_missing", sensor_id, intervals)
+
+    def estimated_intervals(self, sensor_id: str | None = None) -> list[MissingInterval]:
+        return self._intervals("raw_estimated", sensor_id)
+
+    def replace_estimated(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+        self._replace_intervals("raw_estimated", sensor_id, intervals)
+
+    def _intervals(self, table: str, sensor_id: str | None) -> list[MissingInterval]:
+        cql = f"SELECT sensor_id, start_ts, end_ts, found_ts FROM {{ks}}.{table}"
         if sensor_id is None:
             rows = sorted(self._exec(cql), key=lambda r: (r[0], r[1]))
         else:
             rows = self._exec(cql + " WHERE sensor_id = ?", (sensor_id,))
         return [MissingInterval(*r) for r in rows]
 
-    def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+    def _replace_intervals(
+        self, table: str, sensor_id: str, intervals: Iterable[MissingInterval]
+    ) -> None:
         self._replace_partition(
-            "raw_missing",
-            "DELETE FROM {ks}.raw_missing USING TIMESTAMP ? WHERE sensor_id = ?",
+            table,
+            f"DELETE FROM {{ks}}.{table} USING TIMESTAMP ? WHERE sensor_id = ?",
             (sensor_id,),
-            "INSERT INTO {ks}.raw_missing (sensor_id, start_ts, end_ts, found_ts) VALUES (?, ?, ?, ?)"
-            " USING TIMESTAMP ?",
+            f"INSERT INTO {{ks}}.{table} (sensor_id, start_ts, end_ts, found_ts)"
+            " VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
             [(sensor_id, int(i.start_ts), int(i.end_ts), int(i.found_ts)) for i in intervals],
         )
 

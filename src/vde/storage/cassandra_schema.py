@@ -71,11 +71,12 @@ def ddl(ks: str) -> dict[str, str]:
         " prod int, cons int, ve int, start_ts bigint,"
         " PRIMARY KEY ((version_id), installation_id, sensor_id))",
         "raw": f"CREATE TABLE IF NOT EXISTS {ks}.raw (sensor_id text, day int, ts bigint, power_w double,"
-        " config_version bigint, inserted_ts bigint, PRIMARY KEY ((sensor_id, day), ts))"
-        " WITH CLUSTERING ORDER BY (ts ASC)",
+        " config_version bigint, inserted_ts bigint, estimated boolean,"
+        " PRIMARY KEY ((sensor_id, day), ts)) WITH CLUSTERING ORDER BY (ts ASC)",
         "power": f"CREATE TABLE IF NOT EXISTS {ks}.power (installation_id text, day int, ts bigint,"
         " p_cons double, p_prod double, p_tot double, config_version bigint, inserted_ts bigint,"
-        " PRIMARY KEY ((installation_id, day), ts)) WITH CLUSTERING ORDER BY (ts ASC)",
+        " estimated boolean, PRIMARY KEY ((installation_id, day), ts))"
+        " WITH CLUSTERING ORDER BY (ts ASC)",
         "raw_missing": f"CREATE TABLE IF NOT EXISTS {ks}.raw_missing (sensor_id text, start_ts bigint,"
         " end_ts bigint, found_ts bigint, PRIMARY KEY ((sensor_id), start_ts))",
         "group": f'CREATE TABLE IF NOT EXISTS {ks}."group" (bucket int, installation_id text,'
@@ -96,12 +97,22 @@ def ddl(ks: str) -> dict[str, str]:
         "meta": f"CREATE TABLE IF NOT EXISTS {ks}.meta (key text PRIMARY KEY, value text)",
         "locks": f"CREATE TABLE IF NOT EXISTS {ks}.locks (name text PRIMARY KEY, owner text,"
         " expires_ts bigint)",
+        "raw_estimated": f"CREATE TABLE IF NOT EXISTS {ks}.raw_estimated (sensor_id text,"
+        " start_ts bigint, end_ts bigint, found_ts bigint, PRIMARY KEY ((sensor_id), start_ts))",
         INDEX_TABLE: f"CREATE TABLE IF NOT EXISTS {ks}.{INDEX_TABLE} (kind text, id text, bucket int,"
         " PRIMARY KEY ((kind, id), bucket)) WITH CLUSTERING ORDER BY (bucket ASC)",
     }
     t.update(sharing_ddl(ks))
     assert set(t) == {*TABLES, INDEX_TABLE}
     return t
+
+
+#: table -> (column, CQL type) added after the table's first release: create_schema adds
+#: them to existing keyspaces (CREATE TABLE IF NOT EXISTS leaves an old table as it is)
+ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "raw": (("estimated", "boolean"),),
+    "power": (("estimated", "boolean"),),
+}
 
 
 #: sensors_config columns as CQL names (token and function are CQL keywords)

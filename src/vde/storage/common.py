@@ -18,6 +18,7 @@ TIME_COLUMNS: dict[str, tuple[str, str]] = {
     "power": ("ts", "ts"),
     "power_rollup": ("ts", "ts"),
     "raw_missing": ("start_ts", "end_ts"),
+    "raw_estimated": ("start_ts", "end_ts"),
     "config_versions": ("created_ts", "created_ts"),
     "alerts": ("created_ts", "created_ts"),
 }
@@ -125,10 +126,18 @@ def pack_rollups(batch: RollupBatch) -> tuple[list[int], list[int], list[bytes]]
 
 
 def unpack_rollups(resolution_s: int, blobs: list) -> RollupBatch:
-    """Rows of (blob,) sorted by ts -> RollupBatch."""
-    vals = np.frombuffer(b"".join(r[0] for r in blobs), dtype="<f8").reshape(-1, len(PACKED_FIELDS))
+    """Rows of (blob,) sorted by ts -> RollupBatch.
+
+    Blobs written before a field was appended to ROLLUP_FIELDS are shorter: the missing
+    trailing fields read as 0 (``estimated``: no estimated slot was known then).
+    """
+    data = [r[0] for r in blobs]
+    if any(len(b) != _PACKED_SIZE for b in data):
+        data = [bytes(b) + bytes(_PACKED_SIZE - len(b)) for b in data]
+    vals = np.frombuffer(b"".join(data), dtype="<f8").reshape(-1, len(PACKED_FIELDS))
     cols = {f: vals[:, i + 1].copy() for i, f in enumerate(ROLLUP_FIELDS)}
     cols["n"] = cols["n"].astype(np.int64)
+    cols["estimated"] = cols["estimated"].astype(np.int64)
     return RollupBatch(resolution_s=resolution_s, ts=vals[:, 0].astype(np.int64), columns=cols)
 
 
@@ -183,15 +192,30 @@ def sync_from(row) -> SyncState:
     return SyncState(**d)
 
 
-def clean_raw(ts: np.ndarray, power_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int64/float64 copies with NaN power dropped (missing is no row, never a value)."""
-    ts = np.asarray(ts, dtype=np.int64)
-    power_w = np.asarray(power_w, dtype=np.float64)
-    if ts.shape != power_w.shape:
+def power_estimated(series: PowerSeries) -> np.ndarray:
+    """``series.estimated`` as 0/1 int64, checked against the length of ``series.ts``."""
+    est = np.asarray(series.estimated, dtype=bool).astype(np.int64)
+    if est.shape != np.shape(series.ts):
         from vde.errors import StorageError
 
-        raise StorageError(f"ts and power_w differ in length ({len(ts)} != {len(power_w)})")
+        raise StorageError(f"power: estimated has {len(est)} values for {len(series.ts)} rows")
+    return est
+
+
+def clean_raw(
+    ts: np.ndarray, power_w: np.ndarray, estimated: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """int64/float64/bool copies with NaN power dropped (missing is no row, never a value)."""
+    ts = np.asarray(ts, dtype=np.int64)
+    power_w = np.asarray(power_w, dtype=np.float64)
+    est = np.zeros(len(ts), bool) if estimated is None else np.asarray(estimated, dtype=bool)
+    if ts.shape != power_w.shape or est.shape != ts.shape:
+        from vde.errors import StorageError
+
+        raise StorageError(
+            f"ts, power_w and estimated differ in length ({len(ts)}, {len(power_w)}, {len(est)})"
+        )
     keep = ~np.isnan(power_w)
     if not keep.all():
-        ts, power_w = ts[keep], power_w[keep]
-    return ts, power_w
+        ts, power_w, est = ts[keep], power_w[keep], est[keep]
+    return ts, power_w, est

@@ -107,6 +107,12 @@ def _copy_small(source: Store, target: Store) -> dict[str, int]:
     for sensor, intervals in by_sensor.items():
         target.replace_missing(sensor, intervals)
     n["raw_missing"] = sum(len(v) for v in by_sensor.values())
+    estimated = defaultdict(list)
+    for m in source.estimated_intervals():
+        estimated[m.sensor_id].append(m)
+    for sensor, intervals in estimated.items():
+        target.replace_estimated(sensor, intervals)
+    n["raw_estimated"] = sum(len(v) for v in estimated.values())
     states = source.sync_states()
     for s in states.values():
         target.put_sync_state(s)
@@ -137,7 +143,9 @@ def _copy_step(source: Store, target: Store, kind: str, args: tuple) -> int:
         series, versions = source.read_raw_with_version(sensor, s, e)
         for v in np.unique(versions):
             sel = versions == v
-            target.write_raw(sensor, series.ts[sel], series.power_w[sel], int(v))
+            target.write_raw(
+                sensor, series.ts[sel], series.power_w[sel], int(v), series.estimated[sel]
+            )
         return len(series)
     if kind == "power":
         inst, s, e = args
@@ -149,6 +157,7 @@ def _copy_step(source: Store, target: Store, kind: str, args: tuple) -> int:
                 p_cons=series.p_cons[sel],
                 p_prod=series.p_prod[sel],
                 p_tot=series.p_tot[sel],
+                estimated=series.estimated[sel],
             )
             target.write_power(inst, sub, int(v))
         return len(series)

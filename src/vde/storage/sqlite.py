@@ -28,7 +28,7 @@ from vde.models import (
 from vde.storage import common as c
 from vde.storage.base import SCHEMA_VERSION, TABLES
 from vde.storage.sqlite_misc import SQLiteMiscMixin
-from vde.storage.sqlite_schema import DDL, ROLLUP_INSERT, ROLLUP_SELECT
+from vde.storage.sqlite_schema import ADDED_COLUMNS, DDL, ROLLUP_INSERT, ROLLUP_SELECT
 from vde.storage.sqlite_sharing import SQLiteSharingMixin
 from vde.storage.url import DbUrl
 
@@ -142,6 +142,11 @@ class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
         def run(conn: sqlite3.Connection) -> None:
             for t in names:
                 conn.execute(DDL[t])
+                # columns added since the table was first created (older databases)
+                have = {r[1] for r in conn.execute(f"PRAGMA table_info({quote(t)})")}
+                for col, decl in ADDED_COLUMNS.get(t, ()):
+                    if col not in have:
+                        conn.execute(f"ALTER TABLE {quote(t)} ADD COLUMN {col} {decl}")
             conn.execute(DDL["meta"])
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -178,21 +183,27 @@ class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
 
     # --- raw -----------------------------------------------------------------------------------------
     def write_raw(
-        self, sensor_id: str, ts: np.ndarray, power_w: np.ndarray, config_version: int
+        self,
+        sensor_id: str,
+        ts: np.ndarray,
+        power_w: np.ndarray,
+        config_version: int,
+        estimated: np.ndarray | None = None,
     ) -> int:
-        ts, power_w = c.clean_raw(ts, power_w)
+        ts, power_w, est = c.clean_raw(ts, power_w, estimated)
         rows = zip(
             itertools.repeat(sensor_id),
             ts.tolist(),
             power_w.tolist(),
             itertools.repeat(int(config_version)),
             itertools.repeat(c.now_s()),
+            est.astype(np.int64).tolist(),
             strict=False,
         )
         self._tx(
             lambda conn: conn.executemany(
-                "INSERT OR REPLACE INTO raw (sensor_id, ts, power_w, config_version, inserted_ts)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO raw (sensor_id, ts, power_w, config_version, inserted_ts,"
+                " estimated) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
         )
@@ -202,15 +213,19 @@ class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
         self, sensor_id: str, start: int, end: int
     ) -> tuple[RawSeries, np.ndarray]:
         rows = self._q(
-            "SELECT ts, power_w, config_version FROM raw WHERE sensor_id = ? AND ts >= ? AND ts < ?"
-            " ORDER BY ts",
+            "SELECT ts, power_w, config_version, estimated FROM raw"
+            " WHERE sensor_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (sensor_id, int(start), int(end)),
         )
         if not rows:
             return c.empty_raw(), np.empty(0, np.int64)
         arr = np.array(rows, dtype=np.float64)
         return (
-            RawSeries(ts=arr[:, 0].astype(np.int64), power_w=arr[:, 1].copy()),
+            RawSeries(
+                ts=arr[:, 0].astype(np.int64),
+                power_w=arr[:, 1].copy(),
+                estimated=np.nan_to_num(arr[:, 3]) != 0,
+            ),
             np.nan_to_num(arr[:, 2]).astype(np.int64),
         )
 
@@ -256,18 +271,20 @@ class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
             np.asarray(x, dtype=np.float64).tolist()
             for x in (series.p_cons, series.p_prod, series.p_tot)
         ]
+        est = c.power_estimated(series)
         rows = zip(
             itertools.repeat(installation_id),
             ts.tolist(),
             *cols,
             itertools.repeat(int(config_version)),
             itertools.repeat(c.now_s()),
+            est.tolist(),
             strict=False,
         )
         self._tx(
             lambda conn: conn.executemany(
                 "INSERT OR REPLACE INTO power (installation_id, ts, p_cons, p_prod, p_tot,"
-                " config_version, inserted_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " config_version, inserted_ts, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         )
@@ -277,7 +294,7 @@ class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
         self, installation_id: str, start: int, end: int
     ) -> tuple[PowerSeries, np.ndarray]:
         rows = self._q(
-            "SELECT ts, p_cons, p_prod, p_tot, config_version FROM power"
+            "SELECT ts, p_cons, p_prod, p_tot, config_version, estimated FROM power"
             " WHERE installation_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (installation_id, int(start), int(end)),
         )
@@ -289,6 +306,7 @@ class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
             p_cons=arr[:, 1].copy(),
             p_prod=arr[:, 2].copy(),
             p_tot=arr[:, 3].copy(),
+            estimated=np.nan_to_num(arr[:, 5]) != 0,
         )
         return series, np.nan_to_num(arr[:, 4]).astype(np.int64)
 

@@ -91,20 +91,34 @@ class SQLiteMiscMixin(Store):
 
     # --- missing, sync state ---------------------------------------------------------------------------------
     def missing(self, sensor_id: str | None = None) -> list[MissingInterval]:
-        sql = "SELECT sensor_id, start_ts, end_ts, found_ts FROM raw_missing"
+        return self._intervals("raw_missing", sensor_id)
+
+    def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+        self._replace_intervals("raw_missing", sensor_id, intervals)
+
+    def estimated_intervals(self, sensor_id: str | None = None) -> list[MissingInterval]:
+        return self._intervals("raw_estimated", sensor_id)
+
+    def replace_estimated(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+        self._replace_intervals("raw_estimated", sensor_id, intervals)
+
+    def _intervals(self, table: str, sensor_id: str | None) -> list[MissingInterval]:
+        sql = f"SELECT sensor_id, start_ts, end_ts, found_ts FROM {table}"
         if sensor_id is None:
             rows = self._q(sql + " ORDER BY sensor_id, start_ts")
         else:
             rows = self._q(sql + " WHERE sensor_id = ? ORDER BY start_ts", (sensor_id,))
         return [MissingInterval(*r) for r in rows]
 
-    def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+    def _replace_intervals(
+        self, table: str, sensor_id: str, intervals: Iterable[MissingInterval]
+    ) -> None:
         rows = [(sensor_id, int(i.start_ts), int(i.end_ts), int(i.found_ts)) for i in intervals]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM raw_missing WHERE sensor_id = ?", (sensor_id,))
+            conn.execute(f"DELETE FROM {table} WHERE sensor_id = ?", (sensor_id,))
             conn.executemany(
-                "INSERT OR REPLACE INTO raw_missing (sensor_id, start_ts, end_ts, found_ts)"
+                f"INSERT OR REPLACE INTO {table} (sensor_id, start_ts, end_ts, found_ts)"
                 " VALUES (?, ?, ?, ?)",
                 rows,
             )

@@ -17,10 +17,11 @@ DDL: dict[str, str] = {
     " net INTEGER, prod INTEGER, cons INTEGER, ve INTEGER, start_ts INTEGER,"
     " PRIMARY KEY (version_id, installation_id, sensor_id)) WITHOUT ROWID",
     "raw": "CREATE TABLE IF NOT EXISTS raw (sensor_id TEXT NOT NULL, ts INTEGER NOT NULL, power_w REAL,"
-    " config_version INTEGER, inserted_ts INTEGER, PRIMARY KEY (sensor_id, ts)) WITHOUT ROWID",
+    " config_version INTEGER, inserted_ts INTEGER, estimated INTEGER,"
+    " PRIMARY KEY (sensor_id, ts)) WITHOUT ROWID",
     "power": "CREATE TABLE IF NOT EXISTS power (installation_id TEXT NOT NULL, ts INTEGER NOT NULL,"
     " p_cons REAL, p_prod REAL, p_tot REAL, config_version INTEGER, inserted_ts INTEGER,"
-    " PRIMARY KEY (installation_id, ts)) WITHOUT ROWID",
+    " estimated INTEGER, PRIMARY KEY (installation_id, ts)) WITHOUT ROWID",
     "raw_missing": "CREATE TABLE IF NOT EXISTS raw_missing (sensor_id TEXT NOT NULL,"
     " start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, found_ts INTEGER,"
     " PRIMARY KEY (sensor_id, start_ts)) WITHOUT ROWID",
@@ -42,9 +43,19 @@ DDL: dict[str, str] = {
     "meta": "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
     "locks": "CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL,"
     " expires_ts INTEGER NOT NULL) WITHOUT ROWID",
+    "raw_estimated": "CREATE TABLE IF NOT EXISTS raw_estimated (sensor_id TEXT NOT NULL,"
+    " start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, found_ts INTEGER,"
+    " PRIMARY KEY (sensor_id, start_ts)) WITHOUT ROWID",
 }
 DDL.update(SHARING_DDL)
 assert set(DDL) == set(TABLES)
+
+#: table -> (column, SQL type) added after the table's first release: create_schema adds
+#: them to existing databases (CREATE TABLE IF NOT EXISTS leaves an old table as it is)
+ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "raw": (("estimated", "INTEGER"),),
+    "power": (("estimated", "INTEGER"),),
+}
 
 # power_rollup keeps ts and n as columns (for people reading the file with SQL) and the
 # whole bucket packed in ``v`` (common.PACKED_FIELDS, float64): see common.pack_rollups

@@ -25,6 +25,7 @@ from vde.errors import FluksoError, NotFoundError
 from vde.flukso import FluksoClient
 from vde.logs import get_logger
 from vde.models import ConfigVersion, RawSeries, SyncState
+from vde.processing.power import spread_clock_jumps
 from vde.progress import progress as progress_bar
 from vde.settings import Settings
 from vde.storage.base import Store
@@ -82,12 +83,14 @@ class _Run:
             self.now + 1 if w.end is None else w.end + self.settings.gap_threshold + GRID_S
             for w in plan.windows
         )
-        if any(w.kind in ("retry", "manual") for w in plan.windows):
-            # re-fetch for real: a cached block may predate data uploaded late into its span
-            client.cache.forget(plan.sensor_id)
+        again = [w for w in plan.windows if w.kind in ("retry", "manual")]
+        for w in again:
+            # re-fetch for real: a cached block may predate data uploaded late into its
+            # span; blocks that cannot change any more stay cached
+            client.cache.forget_range(plan.sensor_id, w.fetch_start, w.end)
         t0 = time.perf_counter()
         try:
-            series = await client.series(plan.sensor_id, plan.row.token, lo, hi)
+            series = await client.series(plan.sensor_id, plan.row.token, lo, hi, full=bool(again))
         except FluksoError as exc:
             rep.ok, rep.reason = False, str(exc)
             state.last_error = str(exc)[:300]
@@ -98,6 +101,7 @@ class _Run:
             self.timings["fetch"] += time.perf_counter() - t0
         rep.issues = len(series.issues)
         rep.fetched_points = len(series)
+        rep.blocks_downloaded = series.blocks_downloaded
         # in the loop's thread: a worker thread would fight the loop for the GIL on every
         # row SQLite binds (measured: writes several times slower), for little overlap
         self._process(plan, series.ts, series.counter_wh, series.rid, rep, state)
@@ -107,6 +111,7 @@ class _Run:
     def _process(self, plan, ts, counter, rid, rep: SensorReport, state: SyncState) -> None:
         t0 = time.perf_counter()
         g = self.settings.gap_threshold
+        ts, counter, rid, rep.clock_jumps = spread_clock_jumps(ts, counter, rid)
         results = [compute_window(w, ts, counter, rid, gap_threshold=g) for w in plan.windows]
         t1 = time.perf_counter()
         self.timings["resample"] += t1 - t0
@@ -118,8 +123,9 @@ class _Run:
                 touched.append(r.delete)
             if len(r.raw):
                 rep.rows += self.store.write_raw(
-                    sid, r.raw.ts, r.raw.power_w, self.config.version_id
+                    sid, r.raw.ts, r.raw.power_w, self.config.version_id, r.raw.estimated
                 )
+                rep.estimated_rows += int(np.count_nonzero(r.raw.estimated))
                 touched.append((int(r.raw.ts[0]), int(r.raw.ts[-1]) + GRID_S))
             if w.kind in ("incremental", "new"):
                 rep.points += r.points
@@ -132,6 +138,20 @@ class _Run:
         rep.gaps = len(new_keys - old_keys)
         rep.filled = len(old_keys - new_keys)
         rep.missing = len(new_missing)
+        # estimated intervals: re-fetched within the retry horizon, forgotten after it (the
+        # rows keep their flag; only the re-fetch stops)
+        horizon = self.now - self.settings.retry_horizon
+        new_est = [
+            m
+            for m in merge_missing(plan.old_estimated, results, sid, self.now, found="estimated")
+            if m.end_ts >= horizon
+        ]
+        if [(m.start_ts, m.end_ts) for m in new_est] != [
+            (m.start_ts, m.end_ts) for m in plan.old_estimated
+        ]:
+            self.store.replace_estimated(sid, new_est)
+        rep.estimated = len(new_est)
+        rep.proven_spans = sum(r.proven_spans for r in results)
         self.timings["write"] += time.perf_counter() - t1
         # resume point: from the incremental/new window, or a manual one reaching now
         for w, r in zip(plan.windows, results, strict=True):
@@ -243,12 +263,13 @@ class _SharedRaw:
         return RawSeries(
             ts=np.concatenate([p.ts for p in parts]).astype(np.int64),
             power_w=np.concatenate([p.power_w for p in parts]),
+            estimated=np.concatenate([p.estimated for p in parts]).astype(bool),
         )
 
 
 def _slice(raw: RawSeries, a: int, b: int) -> RawSeries:
     i, j = np.searchsorted(raw.ts, [a, b])
-    return RawSeries(ts=raw.ts[i:j], power_w=raw.power_w[i:j])
+    return RawSeries(ts=raw.ts[i:j], power_w=raw.power_w[i:j], estimated=raw.estimated[i:j])
 
 
 async def arun_sync(

@@ -99,6 +99,7 @@ def _concat_power(parts: list[PowerSeries]) -> PowerSeries:
         p_cons=np.concatenate([p.p_cons for p in parts]),
         p_prod=np.concatenate([p.p_prod for p in parts]),
         p_tot=np.concatenate([p.p_tot for p in parts]),
+        estimated=np.concatenate([p.estimated for p in parts]).astype(bool),
     )
 
 

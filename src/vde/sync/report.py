@@ -22,6 +22,11 @@ class SensorReport:
     filled: int = 0  # missing intervals that are complete now (or replaced)
     missing: int = 0  # missing intervals kept after this sync
     issues: int = 0  # defective blocks met (their certain points are used)
+    estimated_rows: int = 0  # raw rows written with estimated power (flat over a proven span)
+    estimated: int = 0  # estimated intervals kept to re-fetch (within the retry horizon)
+    proven_spans: int = 0  # spans longer than gap_threshold stored from their two counters
+    clock_jumps: int = 0  # backward clock jumps met (their energy spread, no spike)
+    blocks_downloaded: int = 0  # tmpo blocks downloaded (the others came from the cache)
 
     def to_dict(self) -> dict:
         return dict(vars(self))
@@ -61,6 +66,10 @@ class SyncReport:
             "gaps": sum(s.gaps for s in self.sensors),
             "filled": sum(s.filled for s in self.sensors),
             "block_issues": sum(s.issues for s in self.sensors),
+            "blocks_downloaded": sum(s.blocks_downloaded for s in self.sensors),
+            "estimated_rows": sum(s.estimated_rows for s in self.sensors),
+            "proven_spans": sum(s.proven_spans for s in self.sensors),
+            "clock_jumps": sum(s.clock_jumps for s in self.sensors),
             "installations": len(self.installations),
             "power_rows": sum(i["rows"] for i in self.installations.values()),
             "elapsed_s": self.elapsed_s,

@@ -1,9 +1,10 @@
 """Planning a sync: which ranges of each sensor to (re)compute, and their missing intervals.
 
-From the configuration, the stored sync state and missing intervals, and the clock: *incremental*
-windows from the stored resume point, *new* ones from the start date (bounded by the
-backfill horizon), *retries* of missing intervals younger than the retry horizon, and the
-*manual* window.
+From the configuration, the stored sync state, missing and estimated intervals, and the
+clock: *incremental* windows from the stored resume point, *new* ones from the start date
+(bounded by the backfill horizon), *retries* of missing and estimated intervals younger
+than the retry horizon (meters upload late: the real shape replaces a flat bridge), and
+the *manual* window.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class SensorPlan:
     state: SyncState
     windows: list[Window] = field(default_factory=list)
     old_missing: list[MissingInterval] = field(default_factory=list)
+    old_estimated: list[MissingInterval] = field(default_factory=list)
 
     @property
     def sensor_id(self) -> str:
@@ -69,11 +71,19 @@ def plan_sensors(
     missing: dict[str, list[MissingInterval]] = {}
     for m in store.missing():
         missing.setdefault(m.sensor_id, []).append(m)
+    estimated: dict[str, list[MissingInterval]] = {}
+    for m in store.estimated_intervals():
+        estimated.setdefault(m.sensor_id, []).append(m)
     pad = settings.gap_threshold + GRID_S  # a bracketing point is never farther than this
     plans = []
     for sid, row in sorted(earliest.items()):
         state = states.get(sid) or SyncState(sensor_id=sid)
-        plan = SensorPlan(row=row, state=state, old_missing=missing.get(sid, []))
+        plan = SensorPlan(
+            row=row,
+            state=state,
+            old_missing=missing.get(sid, []),
+            old_estimated=estimated.get(sid, []),
+        )
         if since is not None:
             a, b = floor_grid(since), ceil_grid(until if until is not None else now)
             if b > a:
@@ -85,7 +95,7 @@ def plan_sensors(
             else:
                 start = ceil_grid(max(row.start_ts, now - settings.backfill_horizon))
                 plan.windows.append(Window("new", start, None, start))
-            for m in plan.old_missing:
+            for m in merge_ranges_of(plan.old_missing + plan.old_estimated):
                 if m.end_ts >= now - settings.retry_horizon:
                     plan.windows.append(
                         Window("retry", m.start_ts, m.end_ts, m.start_ts - pad, found_ts=m.found_ts)
@@ -94,14 +104,33 @@ def plan_sensors(
     return plans
 
 
+def merge_ranges_of(intervals: list[MissingInterval]) -> list[MissingInterval]:
+    """Overlapping or touching intervals of one sensor merged (earliest found_ts kept)."""
+    out: list[MissingInterval] = []
+    for m in sorted(intervals, key=lambda m: (m.start_ts, m.end_ts)):
+        if out and m.start_ts <= out[-1].end_ts:
+            last = out[-1]
+            out[-1] = MissingInterval(
+                last.sensor_id,
+                last.start_ts,
+                max(last.end_ts, m.end_ts),
+                min(last.found_ts, m.found_ts),
+            )
+        else:
+            out.append(m)
+    return out
+
+
 @dataclass
 class WindowResult:
     raw: RawSeries
     delete: tuple[int, int] | None  # range deleted before writing (manual)
-    covered: tuple[int, int | None]  # range whose missing intervals this result replaces
+    covered: tuple[int, int | None]  # range whose missing/estimated intervals this replaces
     gaps: list[tuple[int, int]]
     last: CounterPoint | None
     points: int
+    estimated: list[tuple[int, int]] = field(default_factory=list)  # estimated row runs
+    proven_spans: int = 0
 
 
 def compute_window(
@@ -123,15 +152,50 @@ def compute_window(
             # the resume point is the grid point before the last point stored: points in
             # its slot come again and are not new
             points = int(np.count_nonzero(ts[sel] >= w.prev[0] + GRID_S))
-        return WindowResult(raw, None, (w.start, None), gaps, res.last, points)
+        return WindowResult(
+            raw,
+            None,
+            (w.start, None),
+            gaps,
+            res.last,
+            points,
+            _estimated_runs(raw),
+            res.proven_spans,
+        )
     keep = (raw.ts >= w.start) & (raw.ts < w.end)
-    raw = RawSeries(ts=raw.ts[keep], power_w=raw.power_w[keep])
-    # up to the newest point only: after it the data is not late, it is not there yet
+    raw = RawSeries(ts=raw.ts[keep], power_w=raw.power_w[keep], estimated=raw.estimated[keep])
     in_ts = ts[sel]
-    data_end = min(w.end, floor_grid(int(in_ts.max()))) if len(in_ts) else w.start
-    holes = _holes(raw.ts, w.start, data_end)
-    delete = (w.start, w.end) if w.kind == "manual" else None
-    return WindowResult(raw, delete, (w.start, w.end), holes, res.last, res.points)
+    if len(in_ts) == 0:
+        # nothing fetched around the window: nothing to say about it (rows are kept)
+        return WindowResult(raw, None, (w.start, w.start), [], res.last, res.points)
+    # from the first point on only: before a sensor's first data nothing is missing; and
+    # up to the newest point only: after it the data is not late, it is not there yet
+    data_start = max(w.start, ceil_grid(int(in_ts.min())))
+    data_end = min(w.end, floor_grid(int(in_ts.max())))
+    holes = _holes(raw.ts, data_start, data_end)
+    delete = (data_start, w.end) if w.kind == "manual" else None
+    return WindowResult(
+        raw,
+        delete,
+        (data_start, max(data_start, w.end)),
+        holes,
+        res.last,
+        res.points,
+        _estimated_runs(raw),
+        res.proven_spans,
+    )
+
+
+def _estimated_runs(raw: RawSeries) -> list[tuple[int, int]]:
+    """Grid intervals [start, end) [s] of consecutive estimated rows."""
+    est = np.asarray(raw.estimated, dtype=bool)
+    if not est.any():
+        return []
+    ts = raw.ts[est]
+    cut = np.flatnonzero(np.diff(ts) != GRID_S)
+    starts = np.concatenate(([0], cut + 1))
+    ends = np.concatenate((cut, [len(ts) - 1]))
+    return [(int(ts[a]), int(ts[b]) + GRID_S) for a, b in zip(starts, ends, strict=True)]
 
 
 def _holes(ts: np.ndarray, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -145,9 +209,18 @@ def _holes(ts: np.ndarray, lo: int, hi: int) -> list[tuple[int, int]]:
 
 
 def merge_missing(
-    old: list[MissingInterval], results: list[WindowResult], sensor_id: str, now: int
+    old: list[MissingInterval],
+    results: list[WindowResult],
+    sensor_id: str,
+    now: int,
+    *,
+    found: str = "gaps",
 ) -> list[MissingInterval]:
-    """Old intervals outside the recomputed ranges, plus the gaps found in them."""
+    """Old intervals outside the recomputed ranges, plus those found in them.
+
+    ``found``: the WindowResult attribute holding the new intervals (``gaps`` for missing
+    intervals, ``estimated`` for estimated ones).
+    """
     pieces = [(m.start_ts, m.end_ts, m.found_ts) for m in old]
     for r in results:
         c0, c1 = r.covered
@@ -164,7 +237,7 @@ def merge_missing(
         pieces = nxt
     out = list(pieces)
     for r in results:
-        for a, b in r.gaps:
+        for a, b in getattr(r, found):
             # keep when it was first seen, so the retry horizon counts from the data
             seen = [m.found_ts for m in old if m.start_ts < b and a < m.end_ts]
             out.append((a, b, min(seen) if seen else now))
