@@ -229,6 +229,17 @@ def test_member_journey(site, page, shots):
     set_date(page, DAY.isoformat())
     wait_chart(page, view="energy", bars=24)
     assert page.inner_text("#homes-note") == "2 maisons sur 2"
+    # the hour one home misses is shaded, not blank: its tooltip counts 1 home of 2
+    box = page.locator("#chart .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * ((GAP[0] / 3600 + 0.5) / 24), box["y"] + 30)
+    page.wait_for_selector(
+        "#chart .u-legend .u-series:first-child .u-value:has-text('1 maisons sur 2')"
+    )
+    page.click("label[for=view-power]")
+    wait_chart(page, view="power", points=1440)
+    shot(page, shots, "06-group-day-power-partial")
+    page.click("label[for=view-energy]")
+    wait_chart(page, view="energy", bars=24)
     page.click("label[for=period-week]")
     wait_chart(page, view="energy", unit="day", bars=7)
     shot(page, shots, "06-group-week")

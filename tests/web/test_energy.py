@@ -233,3 +233,19 @@ def test_costs_apply_the_day_and_night_import_prices_per_hour(priced):
 def test_without_tariffs_there_are_no_costs(alice):
     d = energy(alice)
     assert "cost" not in d["bars"] and "cost" not in d["totals"]
+
+
+def test_group_power_curve_shows_buckets_where_one_home_has_data(alice):
+    """The power view of a group sums its homes too: the hour CDB001 misses still has a
+    curve (CDB002's), with the homes counted per bucket."""
+    d = alice.get(f"/api/installations/{GROUP}/series?period=day&date={D}").json()
+    assert d["members"] == 2 and d["resolution_s"] == 60
+    gap = GAP[0] // 60 + 5  # a minute inside the gap hour
+    assert d["homes"][gap] == 1 and d["p_cons"][gap] is not None
+    assert d["homes"][gap - 120] == 2
+    home = alice.get(f"/api/installations/CDB001/series?period=day&date={D}&compare={GROUP}")
+    c = home.json()["compare"]
+    # per bucket, the average of the homes counted: in the gap, CDB002 alone
+    assert c["homes_counted"][gap] == 1
+    assert c["p_cons"][gap] == pytest.approx(d["p_cons"][gap], abs=0.2)
+    assert c["p_cons"][gap - 120] == pytest.approx(d["p_cons"][gap - 120] / 2, abs=0.2)

@@ -48,11 +48,9 @@ from vde.web.i18n import choose_language
 from vde.web.series import (
     MAX_RANGE_S,
     ChartSeries,
-    energy_wh,
-    expected_slots,
     period_bounds,
     read_chart,
-    totals_kwh,
+    read_chart_of,
 )
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_session)])
@@ -132,11 +130,22 @@ def _compare(request: Request, group_id: str | None, rng: Range, res: int) -> di
     group = installation(request, group_id)  # 404 when not visible
     if group.kind != "group" or group.homes < 1:
         raise HTTPException(422, f"{group_id} is not a group with homes to compare with")
-    cs = read_chart(request.app.state.store, group_id, rng.start, rng.end, res)
+    store = request.app.state.store
+    cs, homes = read_chart_of(store, group_id, group.members, rng.start, rng.end, res)
+    if homes is None:  # no member homes known: the group's own power over its home count
+        return {
+            "installation": group.as_json(),
+            "homes": group.homes,
+            **_series_json(cs.scaled(1.0 / group.homes)),
+        }
+    # per bucket, the average of the homes that have data there
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = np.where(homes > 0, 1.0 / homes, np.nan)
     return {
         "installation": group.as_json(),
         "homes": group.homes,
-        **_series_json(cs.scaled(1.0 / group.homes)),
+        "homes_counted": homes,
+        **{f: _round(getattr(cs, f) * per) for f in ChartSeries.FIELDS},
     }
 
 
@@ -165,7 +174,8 @@ def series(
     series exceeds ~3000 points, and the energy totals of the range."""
     inst = installation(request, installation_id)
     store = request.app.state.store
-    cs = read_chart(store, installation_id, rng.start, rng.end)
+    members = inst.members if inst.kind == "group" else ()
+    cs, homes = read_chart_of(store, installation_id, members, rng.start, rng.end)
     return JSON(
         {
             "installation": inst.as_json(),
@@ -177,10 +187,9 @@ def series(
             "ts": cs.ts,
             **_series_json(cs),
             "has_data": cs.has_data(),
-            "totals": totals_kwh(
-                energy_wh(store, installation_id, rng.start, rng.end),
-                expected_slots(rng.start, rng.end),
-            ),
+            "homes": homes,
+            "members": len(members),
+            "totals": period_totals(store, installation_id, rng.start, rng.end, None, members),
             "compare": _compare(request, compare, rng, cs.resolution_s),
         }
     )
@@ -190,8 +199,10 @@ def series(
 def totals(request: Request, installation_id: str, rng: RangeDep) -> Response:
     """kWh consumed, produced, imported, exported and the self-consumption / self-sufficiency
     rates, exact from stored energy (rollups plus 8-s power at unaligned edges)."""
-    installation(request, installation_id)
-    return JSON(period_totals(request.app.state.store, installation_id, rng.start, rng.end))
+    inst = installation(request, installation_id)
+    members = inst.members if inst.kind == "group" else ()
+    store = request.app.state.store
+    return JSON(period_totals(store, installation_id, rng.start, rng.end, None, members))
 
 
 def _bars_unit(rng: Range, unit: str | None) -> str:

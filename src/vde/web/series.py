@@ -163,6 +163,34 @@ def read_chart(
     )
 
 
+def read_chart_of(
+    store: Store,
+    installation_id: str,
+    members: tuple[str, ...],
+    start: int,
+    end: int,
+    resolution_s: int | None = None,
+) -> tuple[ChartSeries, np.ndarray | None]:
+    """Power of an installation, or of a group as the sum of its ``members`` (homes).
+
+    A group's bucket has data when at least one home has; the second value is, per bucket,
+    how many homes it counts (None for a home). Import and export are the homes' own (what
+    their meters count), summed.
+    """
+    if not members:
+        return read_chart(store, installation_id, start, end, resolution_s), None
+    res = resolution_s or choose_resolution(start, end)
+    parts = [read_chart(store, m, start, end, res) for m in members]
+    homes = np.sum([np.isfinite(p.p_tot) for p in parts], axis=0).astype(np.int64)
+    has = homes > 0
+
+    def total(field: str) -> np.ndarray:
+        s = np.nansum([getattr(p, field) for p in parts], axis=0)
+        return np.where(has, s, np.nan)
+
+    return ChartSeries(res, parts[0].ts, *(total(f) for f in ChartSeries.FIELDS)), homes
+
+
 # --- energy totals ---------------------------------------------------------------------------
 
 #: ``n`` is the number of 8-s slots with data (the coverage's numerator).

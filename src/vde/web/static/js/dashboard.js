@@ -449,9 +449,29 @@ function drawPower(d) {
     axes: [{ values: axisDates, space: 60 }, { label: "kW", size: 55, values: (u, vals) => vals.map((v) => v.toLocaleString(LOCALE)) }],
     cursor: { drag: { x: true, y: false, setScale: false } },
     legend: { live: true },
-    hooks: { setSelect: [onSelect] },
+    hooks: { setSelect: [onSelect], draw: [(u) => shadeHomes(u, d)] },
   };
   place(new uPlot(opts, data, $("chart")));
+}
+
+// A group's buckets that count only some of its homes are shaded grey.
+function shadeHomes(u, d) {
+  if (!d.members || !d.homes) return;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.fillStyle = "rgba(108, 117, 125, 0.18)";
+  let i = 0;
+  while (i < d.ts.length) {
+    if (d.homes[i] > 0 && d.homes[i] < d.members) {
+      let j = i;
+      while (j + 1 < d.ts.length && d.homes[j + 1] > 0 && d.homes[j + 1] < d.members) j++;
+      const x0 = u.valToPos(d.ts[i], "x", true);
+      const x1 = u.valToPos(d.ts[j] + d.resolution_s, "x", true);
+      ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+      i = j + 1;
+    } else i++;
+  }
+  ctx.restore();
 }
 
 // Indices of values with no neighbour: a line cannot draw them, so they get a dot.
