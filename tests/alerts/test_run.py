@@ -356,3 +356,16 @@ def test_an_acknowledged_alert_is_not_sent_again_and_resolves_when_fixed(
     fixed = run_alerts(store, settings, mode="sign", day=DAY, now_ts=LATER + 86400 + 60)
     assert [x.alert_id for x in fixed.resolved] == [a.alert_id]
     assert {x.status for x in store.alerts()} == {"resolved"}
+
+
+def test_power_older_than_the_workbook_asks_for_a_recompute(store, day_store):
+    from alerts_support import sensor_rows
+
+    from vde.models import ConfigVersion
+
+    day_store(DAY, flipped_pv=True)  # power computed with H1's PV flipped
+    store.save_config_version(ConfigVersion(1_800_000_000_000_000, tuple(sensor_rows())))
+    res = run_alerts(store, mail_settings(None), mode="sign", dry_run=True, now_ts=LATER)
+    a = _by_id(res)["sign:H1:2026-06-20"]
+    assert a.details["fix"] == [] and not a.details["fix_found"]
+    assert "recompute the power (vde recompute --installations H1)" in a.details["action"]

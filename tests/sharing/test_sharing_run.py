@@ -187,3 +187,14 @@ def test_balances_of_recent_days_are_recomputed(store: Store, community: Communi
     assert sh.update_balances(store, homes, T0, T0 + 86400, refresh=True, now=T0 + 9e9) == 96
     b = store.read_quarters(homes, T0, T0 + 86400)["C1"]
     assert np.allclose(b.offtake_wh, 75.0)
+
+
+def test_keys_naming_strangers_are_refused(
+    store: Store, community: Community, settings: Settings
+) -> None:
+    bad = settings.model_copy(
+        update={"sharing_keys": {"CDBZ01": [{"method": "priority", "order": ["C1", "CDB999"]}]}}
+    )
+    with pytest.raises(SharingError, match="names CDB999, not member"):
+        sh.run(store, bad, "CDBZ01", T0, community.end)
+    assert len(store.read_sharing("CDBZ01", T0, community.end)) == 0

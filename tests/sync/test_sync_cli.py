@@ -25,6 +25,7 @@ T0 = 1_790_000_000 - 1_790_000_000 % 86400
 
 def _env(tmp: Path, db_url: str, sim_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VDE_")}
+    (tmp / "absent.toml").write_text("")  # empty: a missing VDE_CONFIG file is an error
     env.update(
         VDE_CONFIG=str(tmp / "absent.toml"),
         VDE_DATABASE=db_url,

@@ -92,6 +92,7 @@ def test_vde_serve_runs_the_dashboard(tmp_path):
         s.replace_access([("alice", "CDB001")])
         set_password(s, "alice", "alice-pass-1")
     port = free_port()
+    (tmp_path / "none.toml").write_text("")  # empty: a missing VDE_CONFIG file is an error
     env = {**os.environ, "VDE_CONFIG": str(tmp_path / "none.toml")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vde.cli", "serve", "--port", str(port), "--db", url],

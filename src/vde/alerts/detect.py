@@ -227,6 +227,12 @@ def detect_sign(
     diag = diagnose(rows, raw, start, end, night_of, homes, limits, label, period_s=PERIOD_S)
     if diag.found:
         action = fix_words(diag)
+    elif diag.edits == ():
+        # the stored power is older than the workbook's signs: recomputing fixes it
+        action = (
+            "the day recomputed from raw data with the current workbook is coherent: "
+            f"recompute the power (vde recompute --installations {inst})"
+        )
     elif night_bad and not sign_bad:
         prod = [r for r in rows if r.prod]
         action = "no fix found: no workbook edit makes the day coherent; check the wiring of " + (

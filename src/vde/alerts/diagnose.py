@@ -23,7 +23,7 @@ group is out of reach.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations, product
 
@@ -35,6 +35,8 @@ from vde.processing.configlint import violations
 from vde.processing.installation import installation_power
 from vde.timeutil import GRID_S, ceil_grid
 
+#: Names a row's sensor for people ("PV", or "CDB003 / PV" in a group).
+Labeler = Callable[[SensorRow], str]
 #: Edits tried at most in one candidate (a home's PV and PV- both in Network take 2).
 MAX_EDITS = 3
 COLUMNS = {"Network": "net", "Prod": "prod"}
@@ -82,7 +84,9 @@ class Limits:
     night_min: int = 1
 
 
-def standby_allowance(rows: Sequence[SensorRow], homes: Mapping[str, str], standby_w: float):
+def standby_allowance(
+    rows: Sequence[SensorRow], homes: Mapping[str, str], standby_w: float
+) -> float:
     """Positive production tolerated [W]: ``standby_w`` per home with a Prod sensor."""
     n = len({homes.get(r.sensor_id, r.installation_id) for r in rows if r.prod})
     return standby_w * max(1, n)
@@ -206,7 +210,7 @@ def search(
     model: DayModel,
     homes: Mapping[str, str],
     limits: Limits,
-    label,
+    label: Labeler,
     *,
     max_edits: int = MAX_EDITS,
 ) -> Diagnosis:
@@ -272,7 +276,7 @@ def diagnose(
     night_of: np.ndarray,
     homes: Mapping[str, str],
     limits: Limits,
-    label,
+    label: Labeler,
     *,
     period_s: int,
 ) -> Diagnosis:

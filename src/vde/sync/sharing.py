@@ -102,6 +102,28 @@ def configured_keys(store: Store, settings: Settings, community_id: str) -> list
     return keys_from_text(json.dumps([json.loads(spec) for _, spec in stored]))
 
 
+def check_keys(
+    keys: list[SharingKey], members: Sequence[str], community_id: str
+) -> list[SharingKey]:
+    """``keys``, or SharingError when one names a home that is not a member."""
+    from datetime import datetime
+
+    from vde.timeutil import BRUSSELS
+
+    for k in keys:
+        strangers = sorted((set(k.shares) | set(k.order)) - set(members))
+        if strangers:
+            since = (
+                datetime.fromtimestamp(k.valid_from, BRUSSELS).date() if k.valid_from else "start"
+            )
+            raise SharingError(
+                f"the {k.label()} key of {community_id} valid from {since} names "
+                f"{', '.join(strangers)}, not member(s) of {community_id} "
+                f"(members: {', '.join(members)}); fix the SharingKeys sheet or vde.toml"
+            )
+    return keys
+
+
 def what_if_key(name: str, members: Sequence[str], configured: Sequence[SharingKey]) -> SharingKey:
     """The key ``name`` for a what-if, with the community's configured percentages or order.
 
@@ -246,7 +268,7 @@ def simulate(
 ) -> Simulation:
     """Compare keys on the community's history in [start, end); stores balances only."""
     members = community_members(store, community_id)
-    configured = configured_keys(store, settings, community_id)
+    configured = check_keys(configured_keys(store, settings, community_id), members, community_id)
     keys: list[tuple[str, list[SharingKey]]] = []
     for name in key_names:
         if name == "configured":
@@ -279,7 +301,7 @@ def run(
 ) -> RunReport:
     """Share [start, end) with the community's configured dated keys and store the results."""
     members = community_members(store, community_id)
-    keys = configured_keys(store, settings, community_id)
+    keys = check_keys(configured_keys(store, settings, community_id), members, community_id)
     if not keys:
         raise SharingError(
             f"no key configured for {community_id}: add a SharingKeys sheet to the workbook "
