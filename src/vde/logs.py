@@ -75,15 +75,17 @@ def configure(
     *,
     log_file: str | Path | None = None,
     verbose: bool = False,
+    keep: bool = False,
 ) -> None:
     """Configure logging for a process (the CLI entry point, then commands with --log-file).
 
-    ``level`` / ``fmt`` None keep what an earlier call set, then env VDE_LOG_LEVEL /
-    VDE_LOG_FORMAT, then INFO / text. An explicit ``level`` also applies to the terminal.
+    ``level`` / ``fmt`` None mean env VDE_LOG_LEVEL / VDE_LOG_FORMAT, then INFO / text; with
+    ``keep`` (a sub-command adding its log file) they keep what the entry point set. An
+    explicit ``level`` also applies to the terminal.
     """
     global _configured
-    explicit = level or _last["level"]
-    fmt = fmt or _last["fmt"] or os.environ.get("VDE_LOG_FORMAT") or "text"
+    explicit = level or (_last["level"] if keep else None)
+    fmt = fmt or (_last["fmt"] if keep else None) or os.environ.get("VDE_LOG_FORMAT") or "text"
     _last.update(level=explicit, fmt=fmt)
     name = (explicit or os.environ.get("VDE_LOG_LEVEL") or "INFO").upper()
     lvl = logging.getLevelName(name)

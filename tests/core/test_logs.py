@@ -13,8 +13,8 @@ import sys
 SCRIPT = """
 import sys
 from vde import logs
-kw = eval(sys.argv[1])
-logs.configure(**kw)
+for kw in eval(sys.argv[1]):  # one configure call per dict, in order
+    logs.configure(**kw)
 log = logs.get_logger("vde.test")
 log.info("sensor_synced", sensor_id="s1")
 log.warning("sensor_failed", sensor_id="s2")
@@ -22,9 +22,10 @@ logs.status("sync: 2/3 sensors ok")
 """
 
 
-def run(**kw) -> str:
+def run(*calls: dict, **kw) -> str:
+    args = repr(list(calls) or [kw])
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, repr(kw)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", SCRIPT, args], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stderr
@@ -60,3 +61,12 @@ def test_an_explicit_level_applies_to_the_terminal(tmp_path):
     err = run(level="WARNING", log_file=str(tmp_path / "vde.log"))
     assert "sensor_failed" in err and "sensor_synced" not in err
     assert "sensor_synced" not in (tmp_path / "vde.log").read_text()
+
+
+def test_a_command_keeps_the_entry_points_level_and_a_new_entry_point_resets_it(tmp_path):
+    """`vde --log-level ERROR demo` keeps ERROR; a later command in the process does not."""
+    log = tmp_path / "vde.log"
+    err = run({"level": "ERROR"}, {"log_file": str(log), "keep": True})
+    assert "sensor_failed" not in err and "sensor_failed" not in log.read_text()
+    err = run({"level": "ERROR"}, {})  # the next invocation's entry point: back to INFO
+    assert "event=sensor_synced" in err

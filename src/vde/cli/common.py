@@ -70,7 +70,7 @@ def log_options(fn: Callable) -> Callable:
         from vde import logs
 
         if log_file is not None or verbose:
-            logs.configure(log_file=log_file, verbose=verbose)
+            logs.configure(log_file=log_file, verbose=verbose, keep=True)
         return fn(*args, **kw)
 
     return wrapper

@@ -88,7 +88,7 @@ def demo(
             echo(line)
         return
     log_path = log_file or folder / LOG_FILE
-    logs.configure(log_file=log_path, verbose=verbose)
+    logs.configure(log_file=log_path, verbose=verbose, keep=True)
     echo(f"vde demo: a simulated energy community on this machine (log: {log_path})")
     progress = sys.stderr.isatty()
     with prepare(
