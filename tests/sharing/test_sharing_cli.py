@@ -191,3 +191,28 @@ def test_config_import_stores_the_sharing_keys_sheet(tmp_path: Path, store) -> N
     ((valid_from, spec),) = stored["CDBA01"]
     assert valid_from == 1_767_222_000  # 2026-01-01 00:00 Brussels
     assert json.loads(spec)["shares"] == {"CDB001": 40.0, "CDB003": 60.0}
+
+
+def test_statements_dry_run_and_pages(db: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            cli, ["sharing", "run", "--community", "CDBZ01", *WINDOW, "--db", db]
+        ).exit_code
+        == 0
+    )
+    out = tmp_path / "pages"
+    r = runner.invoke(
+        cli,
+        ["sharing", "statements", "--community", "CDBZ01", "--month", "2025-11", "--dry-run",
+         "--out", str(out), "--db", db],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("Subject: Energy sharing CDBZ01 – statement 2025-11 –") == 4
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"STATEMENT-{m}-2025-11.html" for m in ("C1", "C2", "C3", "P1")
+    ]
+    bad = runner.invoke(
+        cli, ["sharing", "statements", "--community", "CDBZ01", "--month", "11/2025", "--db", db]
+    )
+    assert bad.exit_code == 2 and "is not a month: use YYYY-MM" in bad.output
