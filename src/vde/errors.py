@@ -11,6 +11,7 @@
     ├── ConfigWorkbookError      workbook invalid; carries every problem found
     ├── MailError                SMTP unreachable or refusing
     ├── SharingError             energy sharing cannot run (unknown community, bad key)
+    ├── ExportError              an export cannot run or a push failed (names the file / server)
     └── NotFoundError            asked for something that does not exist (or may not be seen)
 
 Library code raises these; only the edges (CLI, web) turn them into messages and exit codes.
@@ -74,6 +75,10 @@ class MailError(VdeError):
 
 class SharingError(VdeError):
     exit_code = 2
+
+
+class ExportError(VdeError):
+    pass
 
 
 class NotFoundError(VdeError):

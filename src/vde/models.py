@@ -225,6 +225,26 @@ class User:
     created_ts: int = 0
 
 
+# --- data exchange -------------------------------------------------------------------------
+
+
+@dataclass
+class ApiToken:
+    """A researcher's read-only API token. Only its sha256 is stored; the token itself is
+    shown once, when an administrator creates it (``vde tokens create``)."""
+
+    token_id: str  # public part of the token: names it in lists, logs and revocations
+    token_hash: str = field(repr=False)  # sha256 hex of the whole token
+    owner: str = ""  # who it was given to (free text: a name or an email address)
+    installations: tuple[str, ...] = ()  # the only installations it opens
+    created_ts: int = 0
+    expires_ts: int | None = None  # [UTC epoch s]; None: until revoked
+    revoked_ts: int | None = None
+
+    def active(self, now: int) -> bool:
+        return self.revoked_ts is None and (self.expires_ts is None or now < self.expires_ts)
+
+
 # --- energy sharing ------------------------------------------------------------------------
 
 

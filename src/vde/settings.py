@@ -198,6 +198,45 @@ class Settings(BaseSettings):
         description="Address of each member's monthly sharing statement, in vde.toml:"
         " [sharing_statement_emails] CDB001 = 'name@example.org'; others go to smtp_recipients",
     )
+    export_folder: str = Field(
+        "vde-export",
+        description="Folder `vde export` writes its files and manifest.json to"
+        " (staged there before an SFTP push)",
+    )
+    export_to: str | None = Field(
+        None,
+        description="Where `vde serve --export-at` sends its export:"
+        " sftp://user@host:port/path (default: export_folder only)",
+    )
+    export_at: str | None = Field(
+        None,
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="In `vde serve`, export what is new daily at this local time (HH:MM)",
+    )
+    export_format: Literal["csv", "parquet"] = Field(
+        "csv", description="Format of the scheduled export: csv or parquet"
+    )
+    export_resolution: Literal["8s", "1m", "15m", "1h", "1d"] = Field(
+        "8s", description="Resolution of the scheduled export: 8s, 1m, 15m, 1h or 1d"
+    )
+    export_installations: CsvList = Field(
+        default_factory=list,
+        description="Comma-separated installations of the scheduled export (default: all)",
+    )
+    sftp_password: SecretStr | None = Field(
+        None, description="Password of the SFTP account exports are pushed to (never logged)"
+    )
+    sftp_key: str | None = Field(
+        None,
+        description="Private key file (OpenSSH format) of the SFTP account;"
+        " tried before the password",
+    )
+    sftp_known_hosts: str | None = Field(
+        None,
+        description="known_hosts file holding the SFTP server's host key"
+        " (default ~/.ssh/known_hosts)",
+    )
+
 
     @classmethod
     def settings_customise_sources(

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "vde.cli.doctor:doctor",
     "sharing": "vde.cli.sharing:sharing",
     "export": "vde.cli.export:export",
+    "tokens": "vde.cli.tokens:tokens",
 }
 
 

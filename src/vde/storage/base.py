@@ -26,6 +26,8 @@ alerts              Alert history and pending state (vde)
 users               User accounts: argon2 hash, role, invite (vde)
 meta                key -> value: schema version, secret key, recompute checkpoints (vde)
 locks               named leases that keep two syncs apart (vde)
+export_state        per export target and installation: exported up to (vde.export)
+api_tokens          researchers' read-only API tokens, sha256 only (vde.web.tokens)
 raw_estimated       per sensor: estimated intervals [start, end) to re-fetch for the real shape (vde)
 ==================  ==========================================================================
 """
@@ -40,6 +42,7 @@ import numpy as np
 
 from vde.models import (
     Alert,
+    ApiToken,
     ConfigVersion,
     MissingInterval,
     PowerSeries,
@@ -50,6 +53,7 @@ from vde.models import (
     SyncState,
     User,
 )
+from vde.storage.exchange_common import EXCHANGE_TABLES
 from vde.storage.sharing_common import SHARING_TABLES
 
 SCHEMA_VERSION = 1
@@ -74,6 +78,9 @@ TABLES: tuple[str, ...] = (
 #: energy sharing (vde.processing.sharing): quarter-hour balances per home, results
 #: per community and member, dated keys (layout: vde.storage.sharing_common)
 TABLES = (*TABLES, *SHARING_TABLES)
+
+#: data exchange: export marks per target, API tokens (layout: vde.storage.exchange_common)
+TABLES = (*TABLES, *EXCHANGE_TABLES)
 
 
 class Store(abc.ABC):
@@ -314,6 +321,29 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def sharing_keys(self) -> dict[str, list[tuple[int, str]]]:
         """community -> [(valid_from, JSON spec)] oldest first."""
+
+    # --- data exchange (vde.storage.exchange_common) -----------------------------------------
+    @abc.abstractmethod
+    def export_marks(self, target: str) -> dict[str, int]:
+        """installation -> instant up to which (exclusive) data went to ``target`` [UTC s]."""
+
+    @abc.abstractmethod
+    def set_export_marks(self, target: str, marks: dict[str, int]) -> None:
+        """Upsert the marks of some installations of ``target``."""
+
+    @abc.abstractmethod
+    def export_targets(self) -> list[str]:
+        """Targets that have marks, sorted (for migrate)."""
+
+    @abc.abstractmethod
+    def put_api_token(self, token: ApiToken) -> None: ...
+
+    @abc.abstractmethod
+    def get_api_token(self, token_id: str) -> ApiToken | None: ...
+
+    @abc.abstractmethod
+    def api_tokens(self) -> list[ApiToken]:
+        """Every token (revoked ones too), oldest first."""
 
     # --- locks -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -39,6 +39,7 @@ from vde.logs import get_logger
 from vde.models import PowerSeries, RawSeries, RollupBatch
 from vde.storage import cassandra_schema as cs
 from vde.storage import common as c
+from vde.storage.cassandra_exchange import CassandraExchangeMixin
 from vde.storage.cassandra_misc import CassandraMiscMixin
 from vde.storage.cassandra_sharing import CassandraSharingMixin
 from vde.storage.url import DbUrl
@@ -53,7 +54,7 @@ DIRECT_BUCKETS = 4
 LWT_PROFILE = "lwt"
 
 
-class CassandraStore(CassandraSharingMixin, CassandraMiscMixin):
+class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMiscMixin):
     """Store in a Cassandra keyspace (default ``flukso``)."""
 
     backend = "cassandra"

@@ -42,6 +42,8 @@ _FIRST_KEY = {
     "sharing_quarters": "installation_id",
     "sharing_results": "community_id",
     "sharing_keys": "community_id",
+    "export_state": "target",
+    "api_tokens": "token_id",
 }
 
 

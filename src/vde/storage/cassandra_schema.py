@@ -27,6 +27,7 @@ import struct
 import numpy as np
 
 from vde.storage.base import TABLES
+from vde.storage.cassandra_exchange import exchange_ddl
 from vde.storage.cassandra_sharing import sharing_ddl
 from vde.storage.common import SENSOR_COLUMNS
 
@@ -103,6 +104,7 @@ def ddl(ks: str) -> dict[str, str]:
         " PRIMARY KEY ((kind, id), bucket)) WITH CLUSTERING ORDER BY (bucket ASC)",
     }
     t.update(sharing_ddl(ks))
+    t.update(exchange_ddl(ks))
     assert set(t) == {*TABLES, INDEX_TABLE}
     return t
 

@@ -121,6 +121,14 @@ def _copy_small(source: Store, target: Store) -> dict[str, int]:
     for a in alerts:
         target.put_alert(a)
     n["alerts"] = len(alerts)
+    tokens = source.api_tokens()
+    for t in tokens:
+        target.put_api_token(t)
+    n["api_tokens"] = len(tokens)
+    targets = source.export_targets()
+    for name in targets:
+        target.set_export_marks(name, source.export_marks(name))
+    n["export_state"] = len(targets)
     users = source.users()
     for u in users:
         target.put_user(u)

@@ -27,6 +27,7 @@ from vde.models import (
 )
 from vde.storage import common as c
 from vde.storage.base import SCHEMA_VERSION, TABLES
+from vde.storage.sqlite_exchange import SQLiteExchangeMixin
 from vde.storage.sqlite_misc import SQLiteMiscMixin
 from vde.storage.sqlite_schema import ADDED_COLUMNS, DDL, ROLLUP_INSERT, ROLLUP_SELECT
 from vde.storage.sqlite_sharing import SQLiteSharingMixin
@@ -52,7 +53,7 @@ def quote(table: str) -> str:
     return f'"{table}"'
 
 
-class SQLiteStore(SQLiteSharingMixin, SQLiteMiscMixin):
+class SQLiteStore(SQLiteExchangeMixin, SQLiteSharingMixin, SQLiteMiscMixin):
     """Store in one SQLite file. Thread-safe: one connection per thread."""
 
     backend = "sqlite"

@@ -7,6 +7,7 @@ scan. ``group`` is a reserved word and always quoted.
 from __future__ import annotations
 
 from vde.storage.base import TABLES
+from vde.storage.sqlite_exchange import EXCHANGE_DDL
 from vde.storage.sqlite_sharing import SHARING_DDL
 
 DDL: dict[str, str] = {
@@ -48,6 +49,7 @@ DDL: dict[str, str] = {
     " PRIMARY KEY (sensor_id, start_ts)) WITHOUT ROWID",
 }
 DDL.update(SHARING_DDL)
+DDL.update(EXCHANGE_DDL)
 assert set(DDL) == set(TABLES)
 
 #: table -> (column, SQL type) added after the table's first release: create_schema adds

@@ -9,6 +9,7 @@ from fastapi import HTTPException, Request
 
 from vde.web.auth import SESSION_COOKIE, Session
 from vde.web.installations import Installation, describe
+from vde.web.tokens import TokenSession, bearer_session
 
 
 def session_or_none(request: Request) -> Session | None:
@@ -16,7 +17,7 @@ def session_or_none(request: Request) -> Session | None:
     if not hasattr(request.state, "session"):
         request.state.session = request.app.state.sessions.load(
             request.app.state.store, request.cookies.get(SESSION_COOKIE)
-        )
+        ) or bearer_session(request)  # a researcher's read-only API token (vde.web.tokens)
     return request.state.session
 
 
@@ -56,6 +57,8 @@ def visible(request: Request) -> dict[str, Installation]:
         known = catalog(request)
         if session.is_admin:
             allowed = set(known)
+        elif isinstance(session, TokenSession):
+            allowed = set(session.scope)
         else:
             allowed = set(request.app.state.store.installations_for(session.login))
         # a home lists only the groups this session may see (ids are not public)
