@@ -25,6 +25,12 @@ from vde.cli.common import db_option, log_options, settings_from
     help="Also run the alerts daily at this local time.",
 )
 @click.option(
+    "--export-at",
+    default=None,
+    metavar="HH:MM",
+    help="Also export what is new daily at this local time (settings export_*).",
+)
+@click.option(
     "--forwarded-allow-ips",
     default="127.0.0.1",
     show_default=True,
@@ -37,6 +43,7 @@ def serve(
     db_url: str | None,
     sync_every: str | None,
     alerts_at: str | None,
+    export_at: str | None,
     forwarded_allow_ips: str,
 ) -> None:
     """Serve the members' dashboard and its JSON API (OpenAPI at /openapi.json).
@@ -50,7 +57,12 @@ def serve(
     from vde.web.app import create_app
 
     settings = settings_from(
-        host=host, port=port, db_url=db_url, sync_every=sync_every, alerts_at=alerts_at
+        host=host,
+        port=port,
+        db_url=db_url,
+        sync_every=sync_every,
+        alerts_at=alerts_at,
+        export_at=export_at,
     )
     store = open_store(settings.database)
     try:

@@ -84,6 +84,20 @@ class PeriodicTasks:
                     lambda: run_alerts(self.store, self.settings),
                     lambda: seconds_until(at, datetime.now(BRUSSELS)),
                 )
+        if self.settings.export_at:
+            # data exchange (vde.export.job): what is new since the last export, daily
+            export_job = _target("vde.export.job", "scheduled_job")
+            export_at = self.settings.export_at
+            seconds_until(export_at, datetime.now(BRUSSELS))  # fail fast on a bad time
+            if export_job is None:
+                log.warning("periodic_export_unavailable", reason="vde.export.job missing")
+            else:
+                self.runs.setdefault("export", 0)
+                self._spawn(
+                    "export",
+                    lambda: export_job(self.store, self.settings),
+                    lambda: seconds_until(export_at, datetime.now(BRUSSELS)),
+                )
 
     def _spawn(
         self,
