@@ -233,7 +233,7 @@ def test_member_journey(site, page, shots):
     box = page.locator("#chart .u-over").bounding_box()
     page.mouse.move(box["x"] + box["width"] * ((GAP[0] / 3600 + 0.5) / 24), box["y"] + 30)
     page.wait_for_selector(
-        "#chart .u-legend .u-series:first-child .u-value:has-text('1 maisons sur 2')"
+        "#chart .u-legend .u-series:first-child .u-value:has-text('1 maison sur 2')"
     )
     page.click("label[for=view-power]")
     wait_chart(page, view="power", points=1440)

@@ -32,6 +32,11 @@ function t(key, vars = {}) {
   return s;
 }
 
+// "1 maison sur 2", "11 maisons sur 12": the singular for one home
+function homesText(n, m) {
+  return t(n === 1 ? "homesof1" : "homesof", { n, m });
+}
+
 function todayLocal() {
   return new Intl.DateTimeFormat("en-CA", { timeZone: TZ }).format(new Date());
 }
@@ -206,7 +211,7 @@ function showCards(d) {
   // a group: how many of its homes the figures count
   const note = $("homes-note");
   note.classList.toggle("d-none", !tot.members);
-  if (tot.members) note.textContent = t("homesof", { n: tot.homes, m: tot.members });
+  if (tot.members) note.textContent = homesText(tot.homes, tot.members);
 }
 
 function showFlow(tot) {
@@ -387,7 +392,7 @@ function drawBars(d) {
 function barTitle(b, i) {
   const c = b.coverage[i];
   const label = barLabel(b.unit, b.ts[i]);
-  const homes = b.members ? ` · ${t("homesof", { n: b.homes[i], m: b.members })}` : "";
+  const homes = b.members ? ` · ${homesText(b.homes[i], b.members)}` : "";
   return c === null || c >= 0.99 ? label + homes : `${label} (${t("s.coverage", { v: pct.format(c) })})${homes}`;
 }
 
