@@ -57,6 +57,12 @@ def test_simulate_compares_keys_by_hand(
         store, settings, "CDBZ01", ["prorata", "fixed", "hybrid", "priority"], T0, community.end
     ).to_json()
     assert [k["key"] for k in sim["keys"]] == ["prorata", "fixed", "hybrid", "priority"]
+    assert [k["note"] for k in sim["keys"]] == [
+        "",
+        "the latest configured percentages",
+        "the latest configured percentages",
+        "order C3, C1",
+    ]
     n = PRODUCING_QUARTERS
     expected = {
         "prorata": {"C1": 125 * 75 / 450, "C2": 125 * 150 / 450, "C3": 125 * 225 / 450},
@@ -79,9 +85,13 @@ def test_simulate_compares_keys_by_hand(
         assert rows["C3"]["offtake_kwh"] == pytest.approx(
             (2 * 86400 - GAP_S) * 900 / 3600 / 1000, abs=1e-3
         )
-    # prorata is the fairest here: every consumer saves the same per kWh in each quarter
+    # prorata is the fairest: C1-C3 save the same per kWh (P1 takes offtake only at night);
+    # € per kWh of offtake: prorata 0.19 * 32/192 * 125/450 for each consumer, 0 for P1
     spreads = {k["key"]: k["fairness"]["spread_eur_per_kwh"] for k in sim["keys"]}
-    assert spreads["prorata"] < spreads["fixed"] < spreads["priority"]
+    assert spreads["prorata"] == pytest.approx(0.19 * 32 / 192 * 125 / 450, abs=1e-4)
+    assert spreads["prorata"] < min(spreads["fixed"], spreads["priority"])
+    # fixed: C1 gets 62.5 of its 75 Wh, the most per kWh
+    assert spreads["fixed"] == pytest.approx(0.19 * 32 / 192 * 62.5 / 75, abs=1e-4)
     # balances are stored: a second what-if reads them instead of power
     assert store.read_quarters(["C1"], T0, T0 + 900)["C1"].covered_s.tolist() == [900]
 

@@ -118,6 +118,7 @@ def _simulation_table(data: dict) -> str:
             f"{k['key']}: collective self-consumption {_pct(t['collective_self_consumption'])}, "
             f"self-sufficiency {_pct(t['self_sufficiency'])}, fairness spread "
             f"{_eur(f['spread_eur_per_kwh'])} €/kWh (std {_eur(f['std_eur_per_kwh'])})"
+            + (f"; {k['note']}" if k["note"] else "")
         )
     flagged = sum(r["flagged_quarters"] for r in keys[0]["members"])
     if flagged:

@@ -11,8 +11,10 @@ With prices in €/kWh (all settings):
 
 Community indicators: collective self-consumption rate ``shared / Σ injection`` and
 self-sufficiency through sharing ``shared / Σ offtake``. Per member: received / offtake.
-Fairness across consumers: spread (max − min) and standard deviation of the € saved per
-kWh of offtake over the period, among members with offtake.
+Fairness across consumers: spread (max − min) and standard deviation, among members with
+offtake, of what a member saves on its offtake per kWh of offtake over the period,
+``received / offtake · (supplier − shared + network_reduction)`` [€/kWh]. Producers'
+earnings are left out: every key splits them the same way (pro rata of injection).
 """
 
 from __future__ import annotations
@@ -39,11 +41,15 @@ class Prices:
     injection_eur_kwh: float = 0.0
     network_reduction_eur_kwh: float = 0.0
 
+    @property
+    def consumer_eur_kwh(self) -> float:
+        """What a consumer saves per kWh received [€/kWh]."""
+        return self.supplier_eur_kwh - self.shared_eur_kwh + self.network_reduction_eur_kwh
+
     def saved_eur(self, received_wh: np.ndarray, shared_out_wh: np.ndarray) -> np.ndarray:
         """€ saved (consumer side) plus € earned (producer side), same shape as inputs."""
-        consumer = self.supplier_eur_kwh - self.shared_eur_kwh + self.network_reduction_eur_kwh
         producer = self.shared_eur_kwh - self.injection_eur_kwh
-        return (received_wh * consumer + shared_out_wh * producer) / 1000.0
+        return (received_wh * self.consumer_eur_kwh + shared_out_wh * producer) / 1000.0
 
 
 def period_groups(
@@ -90,6 +96,7 @@ class Indicators:
     saved_eur: np.ndarray
     coverage: np.ndarray  # (P, M) share of the period's time with data
     flagged_quarters: np.ndarray  # (P, M) quarters computed on incomplete data
+    consumer_eur_kwh: float = 0.0  # what a consumer saves per kWh received [€/kWh]
 
     @property
     def shared_wh(self) -> np.ndarray:
@@ -108,8 +115,9 @@ class Indicators:
         return _ratio(self.received_wh, self.offtake_wh)
 
     def fairness(self) -> tuple[np.ndarray, np.ndarray]:
-        """(spread, std) per period of € saved per kWh offtake among members with offtake."""
-        per_kwh = _ratio(self.saved_eur * 1000.0, self.offtake_wh)
+        """(spread, std) per period of the € saved on offtake per kWh of offtake [€/kWh],
+        among members with offtake."""
+        per_kwh = _ratio(self.received_wh, self.offtake_wh) * self.consumer_eur_kwh
         spread = np.full(len(self.labels), np.nan)
         std = np.full(len(self.labels), np.nan)
         for p in range(len(self.labels)):
@@ -179,4 +187,5 @@ def indicators(
         saved_eur=total(saved),
         coverage=covered / (quarters[:, None] * QUARTER_S),
         flagged_quarters=total(result.flagged).astype(np.int64),
+        consumer_eur_kwh=prices.consumer_eur_kwh,
     )

@@ -144,6 +144,16 @@ def what_if_key(name: str, members: Sequence[str], configured: Sequence[SharingK
     return make_key(name, 0, shares or {}, order or [])
 
 
+def _what_if_note(key: SharingKey, configured: Sequence[SharingKey]) -> str:
+    if key.method in ("fixed", "hybrid"):
+        if any(k.shares for k in configured):
+            return "the latest configured percentages"
+        return "equal percentages (none configured)"
+    if key.method == "priority":
+        return "order " + ", ".join(key.order)
+    return ""
+
+
 def import_keys(store: Store, path: str, *, dry_run: bool = False) -> dict[str, int]:
     """Store the ``SharingKeys`` sheet of a workbook: {community: versions}; nothing when absent.
 
@@ -269,23 +279,24 @@ def simulate(
     """Compare keys on the community's history in [start, end); stores balances only."""
     members = community_members(store, community_id)
     configured = check_keys(configured_keys(store, settings, community_id), members, community_id)
-    keys: list[tuple[str, list[SharingKey]]] = []
+    keys: list[tuple[str, list[SharingKey], str]] = []
     for name in key_names:
         if name == "configured":
             if not configured:
                 raise SharingError(
                     f"no key configured for {community_id} (SharingKeys or vde.toml)"
                 )
-            keys.append((name, configured))
+            keys.append((name, configured, f"{len(configured)} dated version(s)"))
         else:
-            keys.append((name, [what_if_key(name, members, configured)]))
+            key = what_if_key(name, members, configured)
+            keys.append((name, [key], _what_if_note(key, configured)))
     update_balances(store, members, start, end, refresh=refresh, fresh_s=settings.retry_horizon)
     grid, off, inj, cov = load_matrix(store, members, start, end)
     out = Simulation(community_id, int(start), int(end), members)
     prices = prices_of(settings)
-    for name, versions in keys:
+    for name, versions, note in keys:
         result = run_sharing(members, grid, off, inj, cov, versions)
-        out.outcomes.append(KeyOutcome(name, indicators(result, prices, "all")))
+        out.outcomes.append(KeyOutcome(name, indicators(result, prices, "all"), note))
     log.info("sharing_simulated", community=community_id, keys=len(keys), quarters=len(grid))
     return out
 

@@ -15,6 +15,7 @@ class KeyOutcome:
 
     key: str
     totals: Indicators  # period "all"
+    note: str = ""  # where the key's percentages or order came from
 
     def to_json(self) -> dict:
         t = self.totals
@@ -35,6 +36,7 @@ class KeyOutcome:
             )
         return {
             "key": self.key,
+            "note": self.note,
             "members": members,
             "totals": {
                 "offtake_kwh": round(float(t.offtake_wh.sum()) / 1000, 3),
