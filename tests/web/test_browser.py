@@ -294,11 +294,33 @@ def test_phone_journey(site, browser, shots):
         page.wait_for_selector(f"{legend}:has-text('13:00')")
         axe(page, url)
         shot(page, shots, "08-phone-day-nl")
+        # on the power curve a swipe across the chart zooms (touch events through CDP)
+        page.click("label[for=view-power]")
+        wait_chart(page, view="power", points=1440)
+        over = page.locator("#chart .u-over").bounding_box()
+        y = over["y"] + over["height"] / 2
+        cdp = page.context.new_cdp_session(page)
+        xs = [over["x"] + over["width"] * f for f in (0.40, 0.45, 0.50, 0.55)]
+        cdp.send(
+            "Input.dispatchTouchEvent",
+            {"type": "touchStart", "touchPoints": [{"x": xs[0], "y": y}]},
+        )
+        for x in xs[1:]:
+            cdp.send(
+                "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]}
+            )
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        wait_chart(page, view="power", resolution=8)
+        assert page.is_visible("#unzoom")
+        shot(page, shots, "09-phone-swipe-zoom")
+        page.click("#unzoom")
+        page.click("label[for=view-energy]")
+        wait_chart(page, view="energy", bars=24)
         # the menu opens and its links are readable (axe checks their contrast)
         page.click(".navbar-toggler")
         page.wait_for_selector("#nav-main.show")
         axe(page, url)
-        shot(page, shots, "09-phone-menu")
+        shot(page, shots, "09-phone-menu-open")
         # a date that does not exist: the nearest valid day, with a message
         page.goto(url + "/i/CDB001?period=day&date=2026-02-30")
         page.wait_for_selector("#notice:not(.d-none)")
@@ -341,8 +363,17 @@ def test_admin_pages(site, page, shots):
     assert "Synchronisation des capteurs" in page.content()
     text = page.inner_text("main")
     assert "alice" in text and "CDBA01" in text and "$argon2" not in page.content()
+    assert page.locator("#health").is_visible()
     axe(page, url)
     shot(page, shots, "12-admin")
+    # five installations: the menu is a list with a search box
+    page.click("#inst-menu")
+    page.fill("#inst-search", "a01")
+    page.wait_for_selector(".vde-scroll-menu .inst-item.d-none", state="attached")
+    visible = page.locator(".vde-scroll-menu .inst-item:not(.d-none)")
+    assert visible.count() == 1 and "Quartier du Test" in visible.inner_text()
+    axe(page, url)
+    shot(page, shots, "13-admin-menu-search")
     assert page.errors == []
 
 
@@ -403,5 +434,5 @@ def test_live_update_after_a_real_sync(browser, tmp_path, shots):
             assert last > first[1]
             page.wait_for_selector(f"#chart[data-last-ts='{last}'] canvas", timeout=10000)
             assert time.monotonic() - t0 < 10
-            shot(page, shots, "13-home-today-after-sync")
+            shot(page, shots, "14-home-today-after-sync")
             context.close()

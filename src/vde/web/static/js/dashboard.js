@@ -335,8 +335,23 @@ function attachTouch(u) {
     const r = over.getBoundingClientRect();
     u.setCursor({ left: tch.clientX - r.left, top: tch.clientY - r.top });
   };
-  over.addEventListener("touchstart", (ev) => { touched = true; move(ev); }, { passive: true });
+  let startX = null;
+  over.addEventListener("touchstart", (ev) => {
+    touched = true;
+    startX = ev.touches[0] ? ev.touches[0].clientX : null;
+    move(ev);
+  }, { passive: true });
   over.addEventListener("touchmove", move, { passive: true });
+  // on the power curve a one-finger swipe across the chart zooms to the swiped span
+  over.addEventListener("touchend", (ev) => {
+    const tch = ev.changedTouches[0];
+    if (state.view !== "power" || startX === null || !tch || Math.abs(tch.clientX - startX) < 30) return;
+    const r = over.getBoundingClientRect();
+    const a = u.posToVal(Math.min(startX, tch.clientX) - r.left, "x");
+    const b = u.posToVal(Math.max(startX, tch.clientX) - r.left, "x");
+    state.zoom = { start: Math.floor(a), end: Math.max(Math.ceil(b), Math.floor(a) + 120) };
+    load();
+  }, { passive: true });
 }
 
 function drawBars(d) {
