@@ -25,9 +25,11 @@ T0 = 1_790_000_000 - 1_790_000_000 % 86400
 
 def _env(tmp: Path, db_url: str, sim_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VDE_")}
-    (tmp / "absent.toml").write_text("")  # empty: a missing VDE_CONFIG file is an error
+    # an empty settings file next to tmp (tests create tmp later); a missing one is an error
+    empty = tmp.parent / f"{tmp.name}.empty.toml"
+    empty.write_text("")
     env.update(
-        VDE_CONFIG=str(tmp / "absent.toml"),
+        VDE_CONFIG=str(empty),
         VDE_DATABASE=db_url,
         VDE_FLUKSO_API_URL=sim_url,
         VDE_BLOCK_CACHE=str(tmp / "blocks.sqlite"),
