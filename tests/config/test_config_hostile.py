@@ -36,7 +36,9 @@ def small_sheets(n_homes: int = 3) -> dict[str, list[list]]:
     """A valid workbook's sheets: n homes of one Mains sensor each."""
     rows: list[list] = [list(SENSOR_COLUMNS)]
     for i in range(n_homes):
-        rows.append([f"H{i:03d}", None, "FL1", "Mains", 1, None, 1, None, f"{i:032x}", f"{i + 1:032x}"])
+        rows.append(
+            [f"H{i:03d}", None, "FL1", "Mains", 1, None, 1, None, f"{i:032x}", f"{i + 1:032x}"]
+        )
     access = [list(ACCESS_COLUMNS)] + [[f"H{i:03d}", f"H{i:03d}"] for i in range(n_homes)]
     return {S: rows, SHEET_ACCESS: access, SHEET_CAPTIONS: [list(CAPTION_COLUMNS)]}
 
@@ -118,7 +120,9 @@ def test_many_rows_import_in_linear_time(store: Store, tmp_path: Path) -> None:
         res = import_workbook(store, path)
         cpu[n] = time.process_time() - t0
         assert res.rows == n and res.installations == n // 4
-    print(f"\nimport CPU ({store.backend}): 2,000 rows {cpu[2_000]:.2f} s, 8,000 {cpu[8_000]:.2f} s")
+    print(
+        f"\nimport CPU ({store.backend}): 2,000 rows {cpu[2_000]:.2f} s, 8,000 {cpu[8_000]:.2f} s"
+    )
     assert cpu[8_000] < 8 * cpu[2_000] + 1  # 4x the rows: about 4x the time, not 16x
 
 

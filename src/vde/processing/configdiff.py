@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vde.models import ConfigVersion, SensorRow
+from vde.models import NO_START_TS, ConfigVersion, SensorRow
 from vde.timeutil import iso_utc
 
 #: SensorRow fields compared, and whether a change alters the installation's power.
@@ -166,7 +166,10 @@ def format_diff(d: ConfigDiff, iso: Callable[[int], str] = str) -> list[str]:
         if c.field == "token":
             lines.append(f"~ {c.installation_id} {c.sensor_id} token changed")
         elif c.field == "start_ts":
-            old, new = iso_utc(int(c.old)), iso_utc(int(c.new))  # type: ignore[arg-type]
+            old, new = (
+                iso_utc(int(v)) if int(v) != NO_START_TS else "no start date"  # type: ignore[arg-type]
+                for v in (c.old, c.new)
+            )
             lines.append(f"~ {c.installation_id} {c.sensor_id} StartDate: {old} -> {new}")
         else:
             lines.append(f"~ {c.installation_id} {c.sensor_id} {c.field}: {c.old} -> {c.new}")
