@@ -208,3 +208,10 @@ def test_keys_naming_strangers_are_refused(
     with pytest.raises(SharingError, match="names CDB999, not member"):
         sh.run(store, bad, "CDBZ01", T0, community.end)
     assert len(store.read_sharing("CDBZ01", T0, community.end)) == 0
+
+
+def test_windows_too_long_or_empty_are_refused(store: Store, settings: Settings) -> None:
+    with pytest.raises(SharingError, match="longer than five years"):
+        sh.simulate(store, settings, "CDBZ01", ["prorata"], 0, 10**11)
+    with pytest.raises(SharingError, match="empty"):
+        sh.run(store, settings, "CDBZ01", T0, T0)

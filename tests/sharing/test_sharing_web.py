@@ -87,6 +87,8 @@ def test_member_sees_own_statement_and_anonymised_neighbours(client: TestClient)
     # nothing before any run
     empty = client.get("/api/sharing/CDBZ01?month=2025-10").json()
     assert empty["period"] is None and empty["members"] == []
+    for bad in ("9999-12", "0001-01", "2025-13", "x"):
+        assert client.get(f"/api/sharing/CDBZ01?month={bad}").status_code == 422, bad
 
 
 def test_other_members_and_anonymous_get_nothing(client: TestClient) -> None:

@@ -217,6 +217,8 @@ def statements(
         first = date.fromisoformat(month + "-01")
     except ValueError:
         raise click.BadParameter(f"{month!r} is not a month: use YYYY-MM") from None
+    if not 1970 < first.year < 9999:
+        raise click.BadParameter(f"{month!r}: give a month between 1971 and 9998")
     settings = settings_from(db_url=db_url)
     with open_store(settings.database) as store:
         result = send_statements(store, settings, community, first, dry_run=dry_run, folder=out)

@@ -44,6 +44,15 @@ log = get_logger(__name__)
 DAY_S = 86400
 CHUNK_S = 7 * DAY_S
 RUN_META = "sharing:run:"
+MAX_WINDOW_S = 5 * 366 * DAY_S  # (Q, M) arrays of 60 homes over 5 years: ~100 MB each
+
+
+def check_window(start: int, end: int) -> None:
+    """SharingError unless [start, end) is a window of at most five years."""
+    if end <= start:
+        raise SharingError("the window is empty: --until must be after --since")
+    if end - start > MAX_WINDOW_S:
+        raise SharingError("the window is longer than five years: share it in parts")
 
 
 def prices_of(settings: Settings) -> Prices:
@@ -277,6 +286,7 @@ def simulate(
     refresh: bool = False,
 ) -> Simulation:
     """Compare keys on the community's history in [start, end); stores balances only."""
+    check_window(start, end)
     members = community_members(store, community_id)
     configured = check_keys(configured_keys(store, settings, community_id), members, community_id)
     keys: list[tuple[str, list[SharingKey], str]] = []
@@ -311,6 +321,7 @@ def run(
     refresh: bool = False,
 ) -> RunReport:
     """Share [start, end) with the community's configured dated keys and store the results."""
+    check_window(start, end)
     members = community_members(store, community_id)
     keys = check_keys(configured_keys(store, settings, community_id), members, community_id)
     if not keys:
@@ -348,6 +359,7 @@ def shares_of(result: SharingResult) -> SharingShares:
 
 def stored_result(store: Store, community_id: str, start: int, end: int) -> SharingResult:
     """A stored run's results joined with the stored balances, over [start, end)."""
+    check_window(start, end)
     shares = store.read_sharing(community_id, start, end)
     if not len(shares):
         raise SharingError(

@@ -100,9 +100,12 @@ def _month(text: str | None) -> date:
         today = datetime.fromtimestamp(now_ts(), BRUSSELS).date()
         return date(today.year, today.month, 1)
     try:
-        return date.fromisoformat(text + "-01")
+        first = date.fromisoformat(text + "-01")
     except ValueError:
         raise HTTPException(422, "month must be YYYY-MM") from None
+    if not 1970 < first.year < 9999:
+        raise HTTPException(422, "month must be YYYY-MM between 1971 and 9998")
+    return first
 
 
 def sharing_data(request: Request, session: Session, community: str, month: str | None) -> dict:
