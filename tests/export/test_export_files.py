@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -210,3 +211,20 @@ def test_export_reads_both_backends(store, tmp_path):
     assert t.num_rows == 23  # one hour without data
     assert t.column("coverage").to_pylist() == [1.0] * 23
     assert res.marks == {"CDB001": END}
+
+
+def test_docs_list_the_columns_the_files_have(fleet, tmp_path):
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "data-exchange.md").read_text()
+    kinds = {
+        "power, 8 s": dict(resolution_s=8),
+        "power, 1 min … 1 day": dict(resolution_s=900),
+        "raw sensors (`--raw`)": dict(raw=True),
+    }
+    for label, kw in kinds.items():
+        line = next(x for x in doc.splitlines() if x.startswith(f"| {label} |"))
+        documented = line.split("|")[2].strip().strip("`").split(", ")
+        res = export_folder(
+            fleet, tmp_path / label[:5], installations=["CDB002"], since=START, until=END, **kw
+        )
+        header = (tmp_path / label[:5] / res.files[0].file).read_text().splitlines()[0]
+        assert header.split(",") == documented, label

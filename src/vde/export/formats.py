@@ -135,11 +135,27 @@ def write_table(table: pa.Table, path: Path, fmt: str) -> None:
         if fmt == "parquet":
             pq.write_table(table, tmp, compression=PARQUET_COMPRESSION)
         else:
-            opts = pacsv.WriteOptions(include_header=True, quoting_style="needed")
-            pacsv.write_csv(csv_table(table), tmp, write_options=opts)
+            write_csv(csv_table(table), tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_csv(text: pa.Table, path: Path) -> None:
+    """Cells unquoted, as the dashboard writes them (Arrow's "needed" quotes every text);
+    quoted only if some cell holds a comma, a quote or a line break (ids from a workbook)."""
+    header = (",".join(text.column_names) + "\n").encode()
+    try:
+        _write_csv(text, path, header, "none")
+    except pa.ArrowInvalid:
+        _write_csv(text, path, header, "needed")
+
+
+def _write_csv(text: pa.Table, path: Path, header: bytes, quoting: str) -> None:
+    opts = pacsv.WriteOptions(include_header=False, quoting_style=quoting)
+    with open(path, "wb") as f:
+        f.write(header)
+        pacsv.write_csv(text, f, write_options=opts)
 
 
 def sha256_of(path: Path) -> str:
