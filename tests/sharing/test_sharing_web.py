@@ -97,3 +97,17 @@ def test_other_members_and_anonymous_get_nothing(client: TestClient) -> None:
     assert client.get("/api/sharing/CDBZ01?month=2025-11").status_code == 404
     assert client.get("/api/sharing/P1?month=2025-11").status_code == 404  # a home
     assert client.get("/sharing/CDBZ01?month=2025-11").status_code == 404
+
+
+def test_a_home_sees_what_it_received_per_day(client: TestClient) -> None:
+    _login(client, "c1")
+    data = client.get("/api/sharing/home/C1?month=2025-11").json()
+    (community,) = data["communities"]
+    assert community["community"] == "CDBZ01"
+    days = {p["period"]: p for p in community["periods"]}
+    assert sorted(days) == ["2025-11-28", "2025-11-29", "2025-11-30"]  # UTC window: to 01:00
+    # priority C3, C1: C3 takes the whole 125 Wh of each producing quarter, C1 nothing
+    assert days["2025-11-28"]["received_kwh"] == 0.0
+    assert days["2025-11-28"]["offtake_kwh"] == pytest.approx(92 * 75 / 1000)
+    assert client.get("/api/sharing/home/C3?month=2025-11").status_code == 404  # not hers
+    assert client.get("/api/sharing/home/CDBZ01").status_code == 404  # a group

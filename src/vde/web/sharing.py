@@ -11,7 +11,7 @@ coverage), printable from the browser. Only sessions that may see the group get 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
@@ -147,6 +147,32 @@ def sharing_json(
 ) -> dict:
     """A community's sharing for a local month (members anonymised for non-administrators)."""
     return sharing_data(request, session, community, month)
+
+
+@router.get("/api/sharing/home/{installation_id}")
+def home_sharing_json(
+    request: Request,
+    installation_id: str,
+    session: Annotated[Session, Depends(require_session)],
+    month: str | None = None,
+    period: Literal["day", "month"] = "day",
+) -> dict:
+    """A home's energy from neighbours (and shared out) per local day or month of a month."""
+    from vde.sync.sharing import home_received
+    from vde.sync.sharing_statements import month_bounds
+
+    inst = installation(request, installation_id)
+    if inst.kind != "home":
+        raise HTTPException(404, "not a home")
+    first = _month(month)
+    start, end = month_bounds(first)
+    state = request.app.state
+    communities = home_received(state.store, state.settings, installation_id, start, end, period)
+    return {
+        "installation": installation_id,
+        "month": first.strftime("%Y-%m"),
+        "communities": communities,
+    }
 
 
 @router.get("/sharing/{community}", include_in_schema=False)
