@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         description="Key that signs session cookies; generated and kept in the database when unset",
     )
     sync_every: Seconds | None = Field(
-        None, description="In `vde serve`, run a sync this often (e.g. 5m)"
+        None, ge=1, le=7 * 86400, description="In `vde serve`, run a sync this often (e.g. 5m)"
     )
     alerts_at: str | None = Field(
         None, description="In `vde serve`, run alerts daily at this local time (HH:MM)"
@@ -270,7 +270,7 @@ class Settings(BaseSettings):
     @field_validator("alerts_at")
     @classmethod
     def _hh_mm(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v.strip()):
+        if v is not None and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", v.strip()):
             raise ValueError(f"{v!r} is not a time of day: use HH:MM, e.g. 06:30")
         return v.strip() if v is not None else v
 

@@ -63,6 +63,8 @@ def run(argv: list[str]) -> tuple[int, str, str]:
         (["serve", "--alerts-at", "25:99"], "'25:99' is not a time of day"),
         (["users", "invite", "CDB001", "--days", "1000000000"], "1<=x<=365"),
         (["users", "invite", "CDB001", "--days", "-1"], "1<=x<=365"),
+        (["serve", "--sync-every", "1000000000w"], "less than or equal to 604800"),
+        (["users", "invite", ""], "empty"),
         (["users", "admin", ""], "empty"),
         (["users", "admin", " CDB001"], "padded with spaces"),
     ],

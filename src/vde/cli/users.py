@@ -10,6 +10,14 @@ from vde.cli.common import db_option, settings_from, with_store
 from vde.timeutil import iso_utc
 
 
+def _check_login(login: str) -> None:
+    """Refuse an empty or space-padded LOGIN (a typo, never a real login)."""
+    if not login.strip() or login != login.strip():
+        raise click.BadParameter(
+            "empty or padded with spaces: give the login exactly", param_hint="LOGIN"
+        )
+
+
 @click.group()
 def users() -> None:
     """Manage dashboard accounts (logins come from the workbook's access sheet)."""
@@ -61,6 +69,7 @@ def invite(login: str, days: int, base_url: str | None, db_url: str | None) -> N
     from vde.accounts import create_invite, known_login
     from vde.storage import open_store
 
+    _check_login(login)
     settings = settings_from(db_url=db_url)
     with open_store(settings.database) as store:
         if not known_login(store, login):
@@ -88,10 +97,7 @@ def admin(login: str, revoke: bool, create: bool, store) -> None:
     """Make LOGIN an administrator (sees every installation and the admin page)."""
     from vde.accounts import known_login, set_role
 
-    if not login.strip() or login != login.strip():
-        raise click.BadParameter(
-            "empty or padded with spaces: give the login exactly", param_hint="LOGIN"
-        )
+    _check_login(login)
     if not create and not known_login(store, login):
         # a typo would otherwise create an administrator nobody meant
         raise click.ClickException(
