@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["decode", "storage", "sync", "web", "sharing"]
+BENCHES = ["decode", "storage", "sync", "web", "sharing", "export"]
 
 
 def _load(name: str):
