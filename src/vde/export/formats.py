@@ -80,7 +80,15 @@ def fixed(values: pa.Array, decimals: int) -> pa.Array:
     """Numbers as text with fixed decimals; null stays null (an empty cell); no ``-0``."""
     a = values.to_numpy(zero_copy_only=False).astype(np.float64)
     missing = np.isnan(a)
-    scaled = np.rint(np.where(missing, 0.0, a) * 10**decimals).astype(np.int64)
+    values = np.where(missing, 0.0, a)
+    raw = values * 10**decimals
+    scaled = np.rint(raw).astype(np.int64)
+    # near a tie (x.x5), scaling rounds in binary where Python's format rounds the exact
+    # value: those few cells take Python's answer, so every cell is the dashboard's cell
+    ties = np.flatnonzero(np.abs(np.abs(raw - np.trunc(raw)) - 0.5) < 1e-6)
+    for i in ties.tolist():
+        text = f"{abs(values[i]):.{decimals}f}".replace(".", "")
+        scaled[i] = -int(text) if values[i] < 0 else int(text)
     whole, frac = np.divmod(np.abs(scaled), 10**decimals)
     # small lookup tables instead of per-value formatting (take is a gather in C++)
     sign = pc.take(_SIGNS, pa.array((scaled < 0).astype(np.int8)))
