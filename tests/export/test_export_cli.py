@@ -46,6 +46,21 @@ def test_cli_exports_then_resumes_from_the_mark(fleet, tmp_path):
 def test_cli_refuses_bad_options_clearly(fleet, tmp_path):
     bad = _run("--db", fleet.url, "--since", "yesterday-ish", "--out", str(tmp_path))
     assert bad.exit_code == 2 and "not a date" in bad.output
+    empty = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "--db",
+            fleet.url,
+            "--since",
+            str(END),
+            "--until",
+            str(START),
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert empty.exit_code != 0 and "not before --until" in str(empty.exception)
     raw = CliRunner().invoke(
         cli,
         [

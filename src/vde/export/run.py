@@ -168,6 +168,11 @@ def export_folder(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     until = start_of_today() if until is None else until
+    if since is not None and since >= until:
+        raise ExportError(
+            f"nothing to export: --since {iso_utc(since)} is not before --until {iso_utc(until)}"
+            " (the default --until is today's local midnight)"
+        )
     insts = check_installations(store, installations)
     probe = ExportSpec(tuple(insts), 0, 1, fmt, resolution_s, raw)  # validates the options
     key = target_key(target or folder_target(folder), probe.variant())
