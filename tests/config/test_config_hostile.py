@@ -30,6 +30,7 @@ from vde.storage.base import Store
 from vde.sync.importer import import_workbook
 
 HERE = Path(__file__).parent
+START = "2021-03-01"  # a StartDate as text (these checks are not about blank dates)
 
 
 def small_sheets(n_homes: int = 3) -> dict[str, list[list]]:
@@ -37,7 +38,7 @@ def small_sheets(n_homes: int = 3) -> dict[str, list[list]]:
     rows: list[list] = [list(SENSOR_COLUMNS)]
     for i in range(n_homes):
         rows.append(
-            [f"H{i:03d}", None, "FL1", "Mains", 1, None, 1, None, f"{i:032x}", f"{i + 1:032x}"]
+            [f"H{i:03d}", START, "FL1", "Mains", 1, None, 1, None, f"{i:032x}", f"{i + 1:032x}"]
         )
     access = [list(ACCESS_COLUMNS)] + [[f"H{i:03d}", f"H{i:03d}"] for i in range(n_homes)]
     return {S: rows, SHEET_ACCESS: access, SHEET_CAPTIONS: [list(CAPTION_COLUMNS)]}
@@ -108,7 +109,7 @@ def test_many_rows_import_in_linear_time(store: Store, tmp_path: Path) -> None:
         rows: list[list] = [list(SENSOR_COLUMNS)]
         for i in range(n):
             h = f"H{i // 4:06d}"
-            rows.append([h, None, "FL1", "Mains", 1, None, 1, None, f"{i:032x}", f"{i + 1:032x}"])
+            rows.append([h, START, "FL1", "Mains", 1, None, 1, None, f"{i:032x}", f"{i + 1:032x}"])
         access = [list(ACCESS_COLUMNS)] + [[f"H{i:06d}", f"H{i:06d}"] for i in range(n // 4)]
         return {S: rows, SHEET_ACCESS: access, SHEET_CAPTIONS: [list(CAPTION_COLUMNS)]}
 
