@@ -20,8 +20,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import sqlite3
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -133,11 +136,31 @@ def _fresh_cassandra(shared: Store) -> Store:
     return shared
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database with the schema, made once: tests get a copy of the file.
+
+    Copying is ~15x faster than ``create_schema`` (17 tables) and gives the same database.
+    """
+    path = tmp_path_factory.mktemp("sqlite-template") / "vde.db"
+    with open_store(f"sqlite:///{path}") as s:
+        s.create_schema()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")  # one self-contained file to copy
+    return path
+
+
+def _fresh_sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of a new, empty, schema-created SQLite file in tmp_path (a copy of the template)."""
+    target = tmp_path / "vde.db"
+    shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+def sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite store (file in tmp_path) with the schema created."""
-    with open_store(f"sqlite:///{tmp_path / 'vde.db'}") as store:
-        store.create_schema()
+    with open_store(_fresh_sqlite_url(request, tmp_path)) as store:
         yield store
 
 
@@ -163,8 +186,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh, empty, schema-created Store, once per backend."""
     if backend == "sqlite":
-        with open_store(f"sqlite:///{tmp_path / 'vde.db'}") as s:
-            s.create_schema()
+        with open_store(_fresh_sqlite_url(request, tmp_path)) as s:
             yield s
         return
     shared = request.getfixturevalue("_cassandra_session_store")
@@ -182,10 +204,7 @@ def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
     emptied after the test since the fixture cannot see what they wrote.
     """
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'vde.db'}"
-        with open_store(url) as s:
-            s.create_schema()
-        yield url
+        yield _fresh_sqlite_url(request, tmp_path)
         return
     shared = request.getfixturevalue("_cassandra_session_store")
     shared.truncate_all()
