@@ -386,35 +386,3 @@ def stored_indicators(
     """Indicators per local day, month or year of a stored run."""
     result = stored_result(store, community_id, start, end)
     return indicators(result, prices_of(settings), period)
-
-
-def home_received(
-    store: Store, settings: Settings, home_id: str, start: int, end: int, period: str
-) -> list[dict]:
-    """What one home received from and shared with each community it belongs to, per local
-    period of stored runs (for a dashboard's "from neighbours" segment); [] without runs."""
-    from vde.sync.sharing_statements import indicators_json
-
-    check_window(start, end)
-    config = store.load_config()
-    out = []
-    for community in sorted(store.captions()):
-        try:
-            members = community_members(store, community, config)
-        except SharingError:
-            continue  # a caption without sensors, or an unknown group: no sharing there
-        if home_id not in members:
-            continue
-        try:
-            ind = stored_indicators(store, settings, community, start, end, period)
-        except SharingError:
-            continue  # no stored run in the window
-        periods = []
-        for p in indicators_json(ind)["periods"]:
-            row = next((r for r in p["members"] if r["member"] == home_id), None)
-            if row is not None:
-                periods.append(
-                    {"period": p["period"], **{k: v for k, v in row.items() if k != "member"}}
-                )
-        out.append({"community": community, "periods": periods})
-    return out

@@ -1,4 +1,5 @@
-"""Monthly sharing statements: one per member, as an HTML email (plus text) and a printable page.
+"""Monthly sharing statements (one per member, as an HTML email plus text, and a printable
+page) and a home's view of its communities' stored runs.
 
 Sent through the alerts' SMTP settings (``vde.alerts.mail.send_message``), each to the
 member's address from ``sharing_statement_emails``, or to ``smtp_recipients`` (the
@@ -17,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from vde.alerts.mail import preview, send_message
-from vde.errors import MailError
+from vde.errors import MailError, SharingError
 from vde.logs import get_logger
 from vde.processing.sharing_indicators import Indicators
 from vde.processing.sharingkeys import local_date_ts
 from vde.settings import Settings
 from vde.storage.base import Store
-from vde.sync.sharing import prices_of, stored_indicators
+from vde.sync.sharing import check_window, community_members, prices_of, stored_indicators
 
 log = get_logger(__name__)
 
@@ -197,4 +198,34 @@ def send_statements(
             continue
         out.lines.append(f"{st.member}: sent to {len(recipients)} address(es)")
         log.info("sharing_statement_sent", member=st.member, month=st.month)
+    return out
+
+
+def home_received(
+    store: Store, settings: Settings, home_id: str, start: int, end: int, period: str
+) -> list[dict]:
+    """What one home received from and shared with each community it belongs to, per local
+    period of stored runs (for a dashboard's "from neighbours" segment); [] without runs."""
+    check_window(start, end)
+    config = store.load_config()
+    out = []
+    for community in sorted(store.captions()):
+        try:
+            members = community_members(store, community, config)
+        except SharingError:
+            continue  # a caption without sensors, or an unknown group: no sharing there
+        if home_id not in members:
+            continue
+        try:
+            ind = stored_indicators(store, settings, community, start, end, period)
+        except SharingError:
+            continue  # no stored run in the window
+        periods = []
+        for p in indicators_json(ind)["periods"]:
+            row = next((r for r in p["members"] if r["member"] == home_id), None)
+            if row is not None:
+                periods.append(
+                    {"period": p["period"], **{k: v for k, v in row.items() if k != "member"}}
+                )
+        out.append({"community": community, "periods": periods})
     return out

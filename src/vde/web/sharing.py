@@ -158,8 +158,7 @@ def home_sharing_json(
     period: Literal["day", "month"] = "day",
 ) -> dict:
     """A home's energy from neighbours (and shared out) per local day or month of a month."""
-    from vde.sync.sharing import home_received
-    from vde.sync.sharing_statements import month_bounds
+    from vde.sync.sharing_statements import home_received, month_bounds
 
     inst = installation(request, installation_id)
     if inst.kind != "home":
