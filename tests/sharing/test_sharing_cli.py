@@ -216,3 +216,14 @@ def test_statements_dry_run_and_pages(db: str, tmp_path: Path) -> None:
         cli, ["sharing", "statements", "--community", "CDBZ01", "--month", "11/2025", "--db", db]
     )
     assert bad.exit_code == 2 and "is not a month: use YYYY-MM" in bad.output
+
+
+def test_a_file_that_is_not_a_workbook_is_one_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.xlsx"
+    bad.write_text("not a zip")
+    keys, problems = read_sharing_keys(bad)
+    assert keys == {}
+    assert [str(p) for p in problems] == [
+        "error: cannot read notes.xlsx (not an .xlsx workbook: BadZipFile)"
+        " — give the .xlsx workbook (Excel 2007+ format)"
+    ]

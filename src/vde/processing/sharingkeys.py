@@ -30,11 +30,15 @@ from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
+from zipfile import BadZipFile
 
 from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 
 from vde.processing.sharing import METHODS, SharingKey
 from vde.processing.workbook import Problem
+from vde.processing.xlsxsafe import archive_problem
 from vde.timeutil import BRUSSELS
 
 SHEET_KEYS = "SharingKeys"
@@ -235,10 +239,30 @@ def parse_key_rows(rows: list[tuple[int, dict[str, Any]]]) -> tuple[dict, list[P
 
 
 def read_sharing_keys(path: str | Path) -> tuple[dict[str, list[SharingKey]], list[Problem]]:
-    """The ``SharingKeys`` sheet of a workbook; ({}, []) when the sheet is absent."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        wb = load_workbook(str(path), read_only=True, data_only=True)
+    """The ``SharingKeys`` sheet of a workbook; ({}, []) when the sheet is absent.
+
+    A file that is not a sane .xlsx archive is one problem, never an exception.
+    """
+    try:
+        unsafe = archive_problem(path)
+        if unsafe is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                wb = load_workbook(str(path), read_only=True, data_only=True)
+    except (InvalidFileException, BadZipFile, KeyError, ValueError, ParseError, OSError) as exc:
+        unsafe = f"not an .xlsx workbook: {type(exc).__name__}"
+    if unsafe is not None:
+        return {}, [
+            Problem(
+                "error",
+                None,
+                None,
+                None,
+                None,
+                f"cannot read {Path(path).name} ({unsafe})",
+                "give the .xlsx workbook (Excel 2007+ format)",
+            )
+        ]
     try:
         names = {n.strip(): n for n in wb.sheetnames}
         if SHEET_KEYS not in names:
