@@ -18,8 +18,9 @@ Keys (``SharingKey.method``):
 - ``priority``: members served fully in order; members not in the order come last, pro
   rata of their offtake.
 
-Only ``prorata`` and ``hybrid`` always share the whole ``min(Σ injection, Σ offtake)``;
-with ``fixed`` (members without a percentage) energy may stay injected. The energy
+``prorata``, ``hybrid`` and ``priority`` always share the whole
+``min(Σ injection, Σ offtake)``; with ``fixed``, members without a percentage receive
+nothing, so energy may stay injected. The energy
 actually shared is ``Σ received``, equal to ``Σ shared out``.
 
 Everything here is pure numpy on arrays shaped (quarters, members); no I/O, clock or log.
