@@ -124,7 +124,8 @@ def prepare(
     echo(f"demo folder    {folder} (database, workbook, logins, log)")
     echo(
         f"1/4 community  {len(fleet.homes)} homes with meters ({solar} with solar panels), "
-        f"{waiting} homes awaiting their meters, {groups} groups: {workbook.name}"
+        f"{waiting} {'home' if waiting == 1 else 'homes'} awaiting their meters, "
+        f"{groups} groups: {workbook.name}"
     )
 
     store = open_store(database)

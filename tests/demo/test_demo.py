@@ -114,7 +114,7 @@ def test_demo_comes_up_serves_data_and_stops_cleanly(tmp_path):
         assert "sync_sensor" in log_text and "sync_done" in log_text
         # the steps in words, the version as a local date-time (not a µs id)
         assert re.search(r"configuration imported \(version of \d{4}-\d\d-\d\d \d\d:", out), out
-        assert "4/4 sync" in out and "homes awaiting their meters" in out
+        assert "4/4 sync" in out and "awaiting their meters" in out
         assert f"http://127.0.0.1:{port}/" in out
         admin_pw = re.search(r"^\s+admin\s+password (\S+)", out, re.M).group(1)
         member, member_pw = re.search(r"^\s+(CDB\d{3})\s+password (\S+)", out, re.M).groups()
