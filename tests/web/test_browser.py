@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from vde.settings import Settings
 from vde.storage import open_store
 from vde.storage.base import Store
 from vde.timeutil import local_day_bounds, local_day_of, now_ts
+from vde.web.app import create_app
 
 from .conftest import DAY, GAP, PASSWORDS, make_app, seed, synthetic_power, write_power
 from .server import chromium, serve
@@ -47,7 +49,13 @@ def site(tmp_path_factory) -> Iterator[tuple[str, Store]]:
         upto -= upto % 8
         if upto - start > 3600:
             write_power(store, "CDB001", synthetic_power(start, upto))
-        with serve(make_app(store, live_poll_s=0.5)) as url:
+        # tariffs set, so the cards and bars show euros
+        settings = Settings(
+            database="sqlite:///unused.db",
+            tariff_import_eur_kwh=0.30,
+            tariff_export_eur_kwh=0.05,
+        )
+        with serve(create_app(store, settings, live_poll_s=0.5)) as url:
             yield url, store
 
 
@@ -56,8 +64,11 @@ def shots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium for every journey of this module (the only one that drives a browser).
+    Module scope, not session: Playwright's sync API keeps an event loop running on this
+    thread while it is open, and later tests call asyncio.run."""
     with chromium() as b:
         yield b
 
@@ -146,6 +157,10 @@ def test_member_journey(site, page, shots):
     assert text(page, "#flow-self") == f"{fr(tot['self_consumed_kwh'])} kWh"
     assert text(page, "#flow-imp") == f"{fr(tot['imported_kwh'])} kWh"
     assert "consommation" in page.inner_text("#chart-summary")
+    # tariffs are set: euros on the cards, from the API's per-hour costs
+    cost = tot["cost"]
+    assert text(page, "#eur-imported") == f"payé {fr(cost['import_eur'], 2)} €"
+    assert text(page, "#eur-exported") == f"reçu {fr(cost['export_eur'], 2)} €"
     assert page.is_hidden("#nodata")
     axe(page, url)
     shot(page, shots, "02-home-day-bars")
