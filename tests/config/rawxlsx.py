@@ -53,9 +53,14 @@ def _cell(ref: str, value: object, strings: dict[str, int]) -> str:
 
 
 def sheet_xml(
-    rows: Iterable[list], strings: dict[str, int], dimension: str | None = None, pad: int = 0
+    rows: Iterable[list],
+    strings: dict[str, int],
+    dimension: str | None = None,
+    pad: int = 0,
+    tail_row: int | None = None,
 ) -> Iterator[bytes]:
-    """The XML of one sheet in chunks; ``pad`` bytes of blanks before </sheetData>."""
+    """The XML of one sheet in chunks; ``pad`` bytes of blanks before </sheetData>;
+    ``tail_row``: an empty cell in column XFD of that row (formatting Excel leaves)."""
     dim = f'<dimension ref="{dimension}"/>' if dimension else ""
     yield f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}>{dim}<sheetData>'.encode()
     chunk: list[str] = []
@@ -68,6 +73,8 @@ def sheet_xml(
             yield "".join(chunk).encode()
             chunk = []
     yield "".join(chunk).encode()
+    if tail_row is not None:
+        yield f'<row r="{tail_row}"><c r="XFD{tail_row}"/></row>'.encode()
     block = b" " * 2**20
     while pad > 0:
         yield block[: min(pad, len(block))]
@@ -81,6 +88,7 @@ def write_xlsx(
     *,
     dimensions: dict[str, str] | None = None,
     pad: dict[str, int] | None = None,
+    tail_rows: dict[str, int] | None = None,
 ) -> None:
     """Write a workbook of ``sheets`` (name -> rows, header first) to ``path``."""
     names = list(sheets)
@@ -123,6 +131,7 @@ def write_xlsx(
                     strings,
                     (dimensions or {}).get(name),
                     (pad or {}).get(name, 0),
+                    (tail_rows or {}).get(name),
                 ):
                     out.write(part)
         z.writestr(

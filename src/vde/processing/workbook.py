@@ -227,7 +227,8 @@ class _Sheet:
         self.name = name
         self.out = out
         rows = stream_rows(ws)
-        header = next(rows, None) or ()
+        first = next(rows, None)
+        header = first[1] if first is not None and first[0] == 1 else ()
         self.index = {}
         for i, h in enumerate(header):
             key = _text(h)
@@ -257,7 +258,7 @@ class _Sheet:
             self.missing.append("(duplicated)")  # header unusable: do not read the rows
         # Row numbers as Excel shows them; fully blank rows (Excel leftovers) are skipped.
         self.rows: list[tuple[int, tuple]] = []
-        for n, r in enumerate(rows, start=2):
+        for n, r in rows:
             if not any(_text(v) for v in r):
                 continue
             if len(self.rows) >= MAX_ROWS - 1:

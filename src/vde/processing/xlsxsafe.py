@@ -61,15 +61,36 @@ def archive_problem(path: str | Path) -> str | None:
     return None
 
 
-def stream_rows(ws: Any) -> Iterator[tuple]:
-    """Rows of a read-only worksheet as value tuples, ignoring its declared dimension.
+def stream_rows(ws: Any) -> Iterator[tuple[int, tuple]]:
+    """(Excel row number, values) of the rows present in a read-only worksheet.
 
-    A row is cut to ``MAX_COLUMNS`` values; rows missing from the file come out empty.
+    The declared dimension is ignored and rows absent from the file are not made up:
+    ``iter_rows`` pads every row to the declared width and yields an empty row for each
+    missing one, a million of them for a sheet whose last row is 1,048,576. So the sheet's
+    XML is parsed here with openpyxl's own streaming parser (openpyxl is pinned). A row is
+    cut to ``MAX_COLUMNS`` values.
     """
-    if hasattr(ws, "reset_dimensions"):
-        ws.reset_dimensions()  # a lying <dimension> would pad every row and add empty ones
-    for row in ws.iter_rows(values_only=True):
-        yield row[:MAX_COLUMNS]
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    wb = ws.parent
+    with ws._get_source() as src:
+        parser = WorkSheetParser(
+            src,
+            ws._shared_strings,
+            data_only=wb.data_only,
+            epoch=wb.epoch,
+            date_formats=wb._date_formats,
+            timedelta_formats=wb._timedelta_formats,
+        )
+        for idx, cells in parser.parse():
+            values: list[Any] = []
+            for cell in cells:
+                column = cell["column"]
+                if column > MAX_COLUMNS:
+                    break
+                values.extend([None] * (column - 1 - len(values)))
+                values.append(cell["value"])
+            yield idx, tuple(values)
 
 
 def control_chars(text: str) -> list[str]:
