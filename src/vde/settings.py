@@ -97,6 +97,31 @@ class Settings(BaseSettings):
             " longer than this are stored too when two counters prove them (flat, estimated)"
         ),
     )
+    raw_retention: Seconds = Field(
+        0,
+        ge=0,
+        description=(
+            "8-s raw rows older than this are deleted once their 1-min rollup exists"
+            " (vde db prune, and after each sync); 0 keeps them forever"
+        ),
+    )
+    power_retention: Seconds = Field(
+        0,
+        ge=0,
+        description=(
+            "8-s installation power rows older than this are deleted once their 1-min rollup"
+            " exists; 0 keeps them forever. Rollups are always kept"
+        ),
+    )
+    sync_shards: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description=(
+            "Shards the sensors are split into for sharded sync (vde sync --workers); every"
+            " cooperating process must use the same number"
+        ),
+    )
     alert_missing_share: float = Field(
         0.01, ge=0, le=1, description="Alert when this share of a day's 8-s slots has no data"
     )

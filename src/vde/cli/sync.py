@@ -44,6 +44,18 @@ from vde.errors import LockedError
     metavar="WHEN",
     help="Treat this instant as now (tests and the simulator's frozen clock).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    help="Run this many sharded sync processes and merge their reports (auto mode only).",
+)
+@click.option(
+    "--shard-worker",
+    is_flag=True,
+    hidden=True,
+    help="Be one worker of a sharded round (what --workers starts; also for other machines).",
+)
 @db_option
 @log_options
 def sync(
@@ -54,6 +66,8 @@ def sync(
     no_progress: bool,
     flukso_url: str | None,
     now_text: str | None,
+    workers: int,
+    shard_worker: bool,
     db_url: str | None,
 ) -> None:
     """Sync every sensor of the current configuration from the Flukso API.
@@ -81,6 +95,15 @@ def sync(
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--until must be after --since")
     ids = [p.strip() for p in installations.split(",") if p.strip()] if installations else None
+    if workers > 1 or shard_worker:
+        if start is not None or ids:
+            raise click.UsageError(
+                "--workers syncs everything: not with --since or --installations"
+            )
+        from vde.cli.sync_workers import run_sharded
+
+        run_sharded(settings, workers, now, as_json, shard_worker)
+        return
     store = open_store(settings.database)
     try:
         report = run_sync(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from vde.settings import Settings
 from vde.storage.base import Store
 from vde.sync.recompute import day_chunks, recompute_range
 from vde.sync.report import SensorReport, SyncReport
+from vde.sync.retention import prune
 from vde.sync.windows import (
     SensorPlan,
     Window,
@@ -43,6 +45,9 @@ from vde.sync.windows import (
 from vde.timeutil import GRID_S, ceil_grid, iso_utc
 from vde.timeutil import now_ts as wall_now
 
+if TYPE_CHECKING:
+    from vde.sync.shards import Shard
+
 log = get_logger(__name__)
 
 LOCK_TTL_S = 600
@@ -53,8 +58,11 @@ FRESH_ROWS_BUDGET = 6_000_000
 class _Run:
     """State of one sync run (shared by the per-sensor tasks)."""
 
-    def __init__(self, store: Store, config: ConfigVersion, settings: Settings, now: int):
+    def __init__(
+        self, store: Store, config: ConfigVersion, settings: Settings, now: int, lock: str = "sync"
+    ):
         self.store = store
+        self.lock_name = lock
         self.config = config
         self.settings = settings
         self.now = now
@@ -68,7 +76,7 @@ class _Run:
 
     def refresh_lock(self) -> None:
         if time.monotonic() - self.lock_refreshed > LOCK_TTL_S / 4:
-            self.store.refresh_lock("sync", LOCK_TTL_S)
+            self.store.refresh_lock(self.lock_name, LOCK_TTL_S)
             self.lock_refreshed = time.monotonic()
 
     async def sensor(self, client: FluksoClient, plan: SensorPlan) -> SensorReport:
@@ -179,6 +187,16 @@ class _Run:
         self.fresh.setdefault(sid, []).append((w.start, end, r.raw))
         self.fresh_rows += len(r.raw)
 
+    def installation_ranges(self) -> dict[str, list[tuple[int, int]]]:
+        """installation -> merged [start, end) ranges its sensors' rows changed in this run."""
+        plan: dict[str, list[tuple[int, int]]] = {}
+        for inst in self.config.installations():
+            rows = self.config.rows_of(inst)
+            ranges = [r for row in rows for r in self.touched.get(row.sensor_id, [])]
+            if ranges:
+                plan[inst] = merge_ranges(ranges)
+        return plan
+
     def installations(self, report: SyncReport) -> None:
         """Recompute power and rollups of every installation over what its sensors touched.
 
@@ -186,12 +204,7 @@ class _Run:
         each sensor's raw power (a sensor belongs to its home and to one or more groups).
         """
         t0 = time.perf_counter()
-        plan: dict[str, list[tuple[int, int]]] = {}
-        for inst in self.config.installations():
-            rows = self.config.rows_of(inst)
-            ranges = [r for row in rows for r in self.touched.get(row.sensor_id, [])]
-            if ranges:
-                plan[inst] = merge_ranges(ranges)
+        plan = self.installation_ranges()
         if not plan:
             return
         lo = min(r[0][0] for r in plan.values())
@@ -282,17 +295,21 @@ async def arun_sync(
     now_ts: int | None = None,
     progress: bool | None = None,
     client: FluksoClient | None = None,
+    shard: Shard | None = None,
 ) -> SyncReport:
     """One sync run (see the module docstring). Raises LockedError if one already runs.
 
     ``since``/``until`` [UTC epoch s] select manual mode (re-fetch and rewrite exactly that
     window); ``installations`` limits the sensors to those installations'; ``now_ts``
     fixes "now" (tests, simulator); ``progress`` None = a bar on a TTY, log lines otherwise;
-    ``client`` an already open FluksoClient (default: one from ``settings``).
+    ``client`` an already open FluksoClient (default: one from ``settings``); ``shard``
+    (vde.sync.shards) limits the run to one shard's sensors under that shard's lease and
+    hands the installation ranges to it instead of recomputing them here.
     """
     now = int(now_ts) if now_ts is not None else wall_now()
     started = time.perf_counter()
-    with store.lock("sync", LOCK_TTL_S):
+    lock = "sync" if shard is None else shard.lock_name
+    with store.lock(lock, LOCK_TTL_S):
         config = store.load_config()
         if config is None:
             raise NotFoundError("no configuration imported yet (run: vde config import PATH)")
@@ -306,7 +323,9 @@ async def arun_sync(
             since=since,
             until=until,
         )
-        run = _Run(store, config, settings, now)
+        if shard is not None:
+            plans = [p for p in plans if shard.owns(p.sensor_id)]
+        run = _Run(store, config, settings, now, lock)
         log.info("sync_start", mode=report.mode, sensors=len(plans), now=iso_utc(now))
         own = client is None
         if own:
@@ -316,10 +335,21 @@ async def arun_sync(
         finally:
             if own:
                 await client.aclose()
-        run.installations(report)
+        if shard is None:
+            run.installations(report)
+        else:
+            shard.defer_installations(store, run.installation_ranges())
         # sync state LAST: until here a crash leaves the old resume points, so work is redone
         for st in run.new_states.values():
             store.put_sync_state(st)
+        if shard is None and (settings.raw_retention or settings.power_retention):
+            prune(
+                store,
+                config,
+                raw_retention=settings.raw_retention,
+                power_retention=settings.power_retention,
+                now_ts=now,
+            )
     report.timings = {k: round(v, 3) for k, v in run.timings.items()}
     report.elapsed_s = round(time.perf_counter() - started, 3)
     log.info("sync_done", **report.summary())

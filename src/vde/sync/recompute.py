@@ -27,6 +27,7 @@ from vde.processing.rollups import (
 )
 from vde.progress import progress as progress_bar
 from vde.storage.base import Store
+from vde.sync.retention import recompute_floor
 from vde.timeutil import GRID_S, iso_utc
 
 log = get_logger(__name__)
@@ -188,6 +189,10 @@ def recompute(
         rng = _data_range(store, inst, rows)
         lo = start if start is not None else (rng[0] if rng else None)
         hi = end if end is not None else (rng[1] if rng else None)
+        # before the retention floor raw rows are gone: the rollups there are the data
+        floor = recompute_floor(store)
+        if lo is not None and floor is not None:
+            lo = max(lo, floor)
         if lo is None or hi is None or hi <= lo:
             continue
         key = _CHECKPOINT.format(inst)
