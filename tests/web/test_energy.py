@@ -72,6 +72,9 @@ def test_week_and_month_have_daily_bars_year_monthly(alice):
     )
     # a year with 3 % of its slots: kWh shown with their coverage, rates not shown
     assert year["totals"]["self_consumption"] is None
+    # a year's previous period is last year (read once)
+    prev = {k: v for k, v in year["previous"].items() if k != "bars"}
+    assert prev == year["last_year"] and len(year["previous"]["bars"]["ts"]) == 12
 
 
 def test_zoomed_range_has_15_min_bars(alice):
