@@ -110,7 +110,7 @@ def test_acknowledge_moves_an_alert_out_of_the_open_ones(admin_site):
     assert r.status_code == 404
 
 
-def test_invite_link_uses_public_url_and_works_once(admin_site):
+def test_invite_link_uses_public_url_and_opens_the_invite_page(admin_site):
     import re
 
     from .conftest import csrf
