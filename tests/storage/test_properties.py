@@ -58,6 +58,7 @@ def test_rollups_round_trip(store, idx, res):
         f: np.arange(len(ts), dtype=np.float64) * (i + 1) / 3 for i, f in enumerate(ROLLUP_FIELDS)
     }
     cols["n"] = np.arange(len(ts), dtype=np.int64)
+    cols["estimated"] = np.arange(len(ts), dtype=np.int64) // 2  # a count, like n
     batch = RollupBatch(resolution_s=res, ts=ts, columns=cols)
     store.write_rollups(inst, batch)
     store.write_rollups(inst, batch)
