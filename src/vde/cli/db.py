@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import click
@@ -150,3 +151,170 @@ def _with_progress_bar(run, source, target, chunk_days: int):
             bar.update(task, completed=done, total=total, description=series[:40], rows=copied)
 
         return run(source, target, chunk_s=chunk_days * 86400, progress=progress)
+
+
+@db.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a summary.")
+@click.option(
+    "--now", "now_text", default=None, hidden=True, metavar="WHEN", help="Treat this as now."
+)
+@db_option
+def prune(as_json: bool, now_text: str | None, db_url: str | None) -> None:
+    """Delete 8-s rows older than raw_retention / power_retention once rolled up.
+
+    Rows go one UTC day at a time, and only where the 1-min rollups of every installation
+    they feed reach past them; rollups are kept forever. A retention of 0 keeps a table.
+    """
+    from vde.storage import open_store
+    from vde.sync.retention import prune as run_prune
+    from vde.timeutil import now_ts, parse_instant
+
+    settings = settings_from(db_url=db_url)
+    try:
+        now = parse_instant(now_text) if now_text else now_ts()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if not settings.raw_retention and not settings.power_retention:
+        click.echo("nothing to prune: raw_retention and power_retention are 0 (keep forever)")
+        return
+    store = open_store(settings.database)
+    try:
+        with store.lock("prune", 3600):
+            rep = run_prune(
+                store,
+                store.load_config(),
+                raw_retention=settings.raw_retention,
+                power_retention=settings.power_retention,
+                now_ts=now,
+            )
+    finally:
+        store.close()
+    if as_json:
+        click.echo(orjson.dumps(rep.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(
+        f"pruned raw rows of {len(rep.raw)} sensors and power rows of {len(rep.power)}"
+        f" installations; kept {len(rep.kept)} series that no 1-min rollup covers yet"
+    )
+
+
+@db.command()
+@click.option("--homes", type=click.IntRange(1, 10_000_000), required=True, help="Homes.")
+@click.option(
+    "--years", type=click.FloatRange(0.01, 100), required=True, help="Years of data kept."
+)
+@click.option(
+    "--sensors-per-home",
+    type=click.FloatRange(0.1, 100),
+    default=None,
+    help="Default: as in the imported configuration (4 when there is none).",
+)
+@click.option(
+    "--replication",
+    type=click.IntRange(1, 9),
+    default=3,
+    show_default=True,
+    help="Cassandra replication factor.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@db_option
+def estimate(
+    homes: int,
+    years: float,
+    sensors_per_home: float | None,
+    replication: int,
+    as_json: bool,
+    db_url: str | None,
+) -> None:
+    """Disk each time-series table needs on SQLite and on Cassandra.
+
+    SQLite bytes per row are measured now on a small generated sample (a scratch file);
+    Cassandra's come from the row layout of its SSTable format (documented in
+    vde.storage.estimate). raw_retention and power_retention cap the raw and power tables.
+    """
+    from vde.storage.estimate import estimate as run_estimate
+
+    settings = settings_from(db_url=db_url)
+    if sensors_per_home is None:
+        sensors_per_home = _sensors_per_home(settings.database)
+    rows = run_estimate(
+        homes=homes,
+        years=years,
+        sensors_per_home=sensors_per_home,
+        raw_retention_s=settings.raw_retention,
+        power_retention_s=settings.power_retention,
+        replication=replication,
+    )
+    if as_json:
+        data = {
+            "homes": homes,
+            "years": years,
+            "sensors_per_home": round(sensors_per_home, 2),
+            "replication": replication,
+            "tables": [r.to_dict() for r in rows],
+            "total_sqlite_bytes": sum(r.sqlite_bytes for r in rows),
+            "total_cassandra_bytes": sum(r.cassandra_bytes for r in rows),
+        }
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "table",
+        "rows",
+        "SQLite B/row (measured)",
+        "SQLite",
+        "Cassandra B/row (model)",
+        f"Cassandra (RF {replication})",
+        title=f"{homes:,} homes, {years:g} years, {sensors_per_home:.2f} sensors per home",
+    )
+    for r in rows:
+        table.add_row(
+            r.table,
+            f"{r.rows:,}",
+            f"{r.sqlite_bytes_per_row:.1f}",
+            _size(r.sqlite_bytes),
+            f"{r.cassandra_bytes_per_row:.0f}",
+            _size(r.cassandra_bytes),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        f"{sum(r.rows for r in rows):,}",
+        "",
+        _size(sum(r.sqlite_bytes for r in rows)),
+        "",
+        _size(sum(r.cassandra_bytes for r in rows)),
+    )
+    Console(width=max(100, shutil.get_terminal_size().columns)).print(table)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _sensors_per_home(url: str) -> float:
+    """Sensors per home in the imported configuration; 4 without a database or one."""
+    from vde.errors import VdeError
+    from vde.storage import open_store
+
+    try:
+        with open_store(url) as store:
+            cfg = store.load_config() if store.schema_version() is not None else None
+    except VdeError as exc:
+        click.echo(f"(configuration not read: {exc}; assuming 4 sensors per home)", err=True)
+        return 4.0
+    if cfg is None:
+        return 4.0
+    # a sensor's home is the smallest installation it belongs to (groups hold many homes)
+    size = {inst: len(cfg.rows_of(inst)) for inst in cfg.installations()}
+    homes = {
+        min((r.installation_id for r in cfg.rows if r.sensor_id == sid), key=size.get)
+        for sid in cfg.sensors()
+    }
+    return len(cfg.sensors()) / max(1, len(homes))

@@ -1,0 +1,182 @@
+"""Sharded sync on both backends, with the simulator over HTTP.
+
+2 worker processes store exactly what 1 process stores; a worker SIGKILLed mid-run has
+its shards taken over by the next; installation power is recomputed under one lease per
+installation and its pending marks survive until it is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
+from syncenv import sim_env, snapshot
+
+from vde.flukso import FluksoClient
+from vde.models import ConfigVersion
+from vde.simulator import Faults, Fleet, serve_in_thread
+from vde.storage import open_store
+from vde.sync.shards import (
+    PENDING,
+    Shard,
+    arun_worker,
+    pending_installations,
+    recompute_pending,
+    shard_of,
+)
+
+H = 3600
+T0 = 1_790_000_000 - 1_790_000_000 % 86400
+
+
+def _env(tmp: Path, db_url: str, sim_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDE_")}
+    empty = tmp.parent / f"{tmp.name}.empty.toml"
+    empty.write_text("")
+    env.update(
+        VDE_CONFIG=str(empty),
+        VDE_DATABASE=db_url,
+        VDE_FLUKSO_API_URL=sim_url,
+        VDE_BLOCK_CACHE=str(tmp / "blocks.sqlite"),
+        VDE_FLUKSO_RETRIES="1",
+        VDE_LOG_FORMAT="json",
+        VDE_SYNC_SHARDS="4",
+    )
+    env.update(extra)
+    return env
+
+
+def _prepare(db_url: str, fleet: Fleet) -> None:
+    with open_store(db_url) as s:
+        s.create_schema()
+        if s.load_config() is None:
+            s.save_config_version(ConfigVersion(1, tuple(fleet.config_rows())))
+
+
+def _clean_run(tmp_path: Path, fleet: Fleet) -> dict:
+    """What one ordinary (unsharded) sync stores, in its own SQLite file."""
+    clean = open_store(f"sqlite:///{tmp_path / 'clean.db'}")
+    clean.create_schema()
+    try:
+        (tmp_path / "clean").mkdir()
+        with sim_env(clean, tmp_path / "clean", fleet) as env:
+            rep = env.sync()
+        assert rep.ok
+        return snapshot(clean, env.config)
+    finally:
+        clean.close()
+
+
+def test_shards_split_sensors_without_overlap():
+    ids = [f"{i:032x}" for i in range(400)]
+    for n in (1, 3, 16):
+        owners = {sid: [k for k in range(n) if Shard(k, n, 0).owns(sid)] for sid in ids}
+        assert all(len(v) == 1 for v in owners.values())
+        assert all(shard_of(sid, n) == owners[sid][0] for sid in ids)
+    # every shard of 4 gets some of 400 sensors (the hash spreads them)
+    assert {shard_of(sid, 4) for sid in ids} == {0, 1, 2, 3}
+
+
+def test_two_workers_store_what_one_stores(store_url, tmp_path):
+    f = Fleet.generate(homes=3, seed=1, start_ts=T0, now_ts=T0 + 10 * H)
+    _prepare(store_url, f)
+    with serve_in_thread(f) as srv:
+        env = _env(tmp_path, store_url, srv.url)
+        cmd = [sys.executable, "-m", "vde.cli", "sync", "--workers", "2", "--json"]
+        res = subprocess.run(
+            [*cmd, "--now", str(f.now)], env=env, cwd=tmp_path, capture_output=True, timeout=300
+        )
+        assert res.returncode == 0, res.stderr.decode()[-2000:]
+    out = json.loads(res.stdout)
+    assert out["workers"] == 2 and out["worker_exit_codes"] == [0, 0]
+    ids = [s["sensor_id"] for s in out["sensor_reports"]]
+    with open_store(store_url) as s:
+        cfg = s.load_config()
+        assert sorted(ids) == sorted(cfg.sensors())  # every sensor once, by one worker
+        assert out["installations"] == len(cfg.installations())
+        got = snapshot(s, cfg)
+        assert not pending_installations(s)  # every installation's power was recomputed
+    assert got == _clean_run(tmp_path, f)
+
+
+@pytest.mark.slow
+def test_killed_worker_shards_are_taken_over(store_url, tmp_path):
+    f = Fleet.generate(homes=3, seed=2, start_ts=T0, now_ts=T0 + 10 * H)
+    _prepare(store_url, f)
+    with serve_in_thread(f, faults=Faults(latency=0.2)) as slow:
+        env = _env(tmp_path, store_url, slow.url, VDE_FLUKSO_CONCURRENCY="1")
+        cmd = [sys.executable, "-m", "vde.cli", "sync", "--shard-worker", "--now", str(f.now)]
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 120
+        with open_store(store_url) as s:
+            while time.monotonic() < deadline and proc.poll() is None:
+                if s.raw_sensors():
+                    break
+                time.sleep(0.05)
+        assert proc.poll() is None, "the worker ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    with open_store(store_url) as s:
+        cfg = s.load_config()
+        # the dead worker held a shard lease and finished nothing's resume point
+        assert all(st.last_ts is None for st in s.sync_states().values())
+        with serve_in_thread(f) as fast:
+            env = _env(tmp_path, store_url, fast.url)
+            res = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, timeout=300)
+        assert res.returncode == 0, res.stderr.decode()[-2000:]
+        assert b"lock_taken_over" in res.stderr  # the dead holder's shard lease
+        out = json.loads(res.stdout.decode().splitlines()[-1])
+        assert sorted(r["sensor_id"] for r in out["sensor_reports"]) == sorted(cfg.sensors())
+        got = snapshot(s, cfg)
+    assert got == _clean_run(tmp_path, f)
+
+
+def test_power_is_recomputed_under_one_lease_and_never_missed(store_url, tmp_path):
+    f = Fleet.generate(homes=2, seed=3, start_ts=T0, now_ts=T0 + 4 * H)
+    _prepare(store_url, f)
+    s, other = open_store(store_url), open_store(store_url)
+    try:
+        cfg = s.load_config()
+        inst = cfg.installations()[0]
+        # another process is recomputing ``inst``: this worker leaves it alone
+        assert other.try_lock(f"power:{inst}", 600)
+
+        async def go():
+            with serve_in_thread(f) as srv:
+                async with FluksoClient(srv.url, retries=3, backoff=0.01) as client:
+                    from vde.settings import load_settings
+
+                    settings = load_settings(
+                        database=store_url,
+                        flukso_api_url=srv.url,
+                        block_cache=str(tmp_path / "b.sqlite"),
+                        sync_shards=3,
+                    )
+                    return await arun_worker(s, settings, now_ts=f.now, client=client)
+
+        rep = asyncio.run(go())
+        assert rep.ok and inst not in rep.installations
+        left = pending_installations(s)
+        assert list(left) == [inst] and all(k.startswith(PENDING) for k in left[inst])
+        assert len(s.read_power(inst, 0, 2**40)) == 0
+        # the other process is gone: the next worker (or round) does it, once
+        other.release_lock(f"power:{inst}")
+        assert recompute_pending(s) == 1
+        assert recompute_pending(s) == 0
+        assert not pending_installations(s)
+        assert len(s.read_power(inst, 0, 2**40)) > 0
+        assert snapshot(s, cfg) == _clean_run(tmp_path, f)
+    finally:
+        s.close()
+        other.close()
