@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps cassandra test check lint format demo bench clean
+.PHONY: setup system-deps cassandra test test-cluster check lint format demo bench clean
 
 setup: $(STAMP) src/vde/web/static/vendor/.installed
 
@@ -44,6 +44,12 @@ format: setup
 PYTEST_JOBS ?= auto
 test: setup system-deps cassandra lint
 	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+
+# A 3-node Cassandra cluster on 127.0.0.1-3 (512M heaps): the storage contract suite and a
+# sharded sync with one node killed, at replication factor 3 and LOCAL_QUORUM; prints each
+# node's start-up time and memory. tests/cluster is never collected by `make test`.
+test-cluster: setup cassandra
+	$(BIN)/python tests/cluster/run.py $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/vde demo

@@ -203,14 +203,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write_conf(run_dir: Path, host: str, port: int, storage_port: int) -> Path:
+def _write_conf(
+    run_dir: Path,
+    host: str,
+    port: int,
+    storage_port: int,
+    seeds: str | None = None,
+    initial_token: str = "0",
+) -> Path:
     conf = run_dir / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     data = run_dir / "data"
     cfg = {
         "cluster_name": "vde-test",
         "num_tokens": 1,
-        "initial_token": "0",
+        "initial_token": initial_token,
         "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
         "auto_bootstrap": False,
         "auto_snapshot": False,
@@ -219,7 +226,7 @@ def _write_conf(run_dir: Path, host: str, port: int, storage_port: int) -> Path:
         "seed_provider": [
             {
                 "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-                "parameters": [{"seeds": f"{host}:{storage_port}"}],
+                "parameters": [{"seeds": seeds or f"{host}:{storage_port}"}],
             }
         ],
         "listen_address": host,
@@ -337,6 +344,9 @@ def start(
     timeout: float = READY_TIMEOUT_S,
     heap: str = "1G",
     detach: bool = False,
+    storage_port: int | None = None,
+    seeds: str | None = None,
+    initial_token: str = "0",
 ) -> Node:
     """Start a node whose every file lives under ``run_dir``; return once it serves CQL.
 
@@ -349,15 +359,15 @@ def start(
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     (run_dir / "triggers").mkdir(exist_ok=True)
     port = port or free_port()
-    storage_port = free_port()
-    conf = _write_conf(run_dir, host, port, storage_port)
+    storage_port = storage_port or free_port()
+    conf = _write_conf(run_dir, host, port, storage_port, seeds, initial_token)
     java = find_java()
     jamm = next(lib.glob("jamm-*.jar"))
     cmd = [
         java,
         f"-Xms{heap}",
         f"-Xmx{heap}",
-        "-Xmn200M",
+        "-Xmn200M" if heap not in ("256M", "384M") else "-Xmn64M",
         "-XX:+UseG1GC",
         "-Xss256k",
         "-XX:+ExitOnOutOfMemoryError",
@@ -421,6 +431,99 @@ def start(
     )
 
 
+def cluster_tokens(nodes: int) -> list[str]:
+    """Evenly spread Murmur3 tokens, one per node (num_tokens 1)."""
+    return [str(-(2**63) + i * (2**64 // nodes)) for i in range(nodes)]
+
+
+def start_cluster(
+    run_dir: Path | str,
+    *,
+    nodes: int = 3,
+    port: int | None = None,
+    heap: str = "512M",
+    timeout: float = READY_TIMEOUT_S,
+) -> list[Node]:
+    """A cluster on one machine: node i on 127.0.0.i, the same ports, seed = the first.
+
+    Linux routes all of 127.0.0.0/8 to lo, so each node has its own address. Nodes start
+    one after the other (a node joins through the seed); each lives in ``run_dir/nodeI``
+    and has the token ``cluster_tokens(nodes)[i]``. The cluster's layout is written to
+    ``run_dir/cluster.json`` (what ``restart_node`` and the cluster tests read).
+    """
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    storage_port = free_port()
+    hosts = [f"127.0.0.{i + 1}" for i in range(nodes)]
+    seeds = f"{hosts[0]}:{storage_port}"
+    tokens = cluster_tokens(nodes)
+    started: list[Node] = []
+    try:
+        for i, host in enumerate(hosts):
+            started.append(
+                start(
+                    run_dir / f"node{i + 1}",
+                    port=port,
+                    host=host,
+                    heap=heap,
+                    timeout=timeout,
+                    detach=True,
+                    storage_port=storage_port,
+                    seeds=seeds,
+                    initial_token=tokens[i],
+                )
+            )
+    except BaseException:
+        for node in started:
+            node.stop()
+        raise
+    layout = {
+        "port": port,
+        "storage_port": storage_port,
+        "seeds": seeds,
+        "heap": heap,
+        "nodes": [
+            {"host": n.host, "pid": n.pid, "dir": str(n.run_dir), "token": tokens[i]}
+            for i, n in enumerate(started)
+        ],
+    }
+    (run_dir / "cluster.json").write_text(json.dumps(layout, indent=1) + "\n")
+    return started
+
+
+def restart_node(run_dir: Path | str, index: int, timeout: float = READY_TIMEOUT_S) -> Node:
+    """Start node ``index`` (0-based) of a cluster again on its folder (its data kept)."""
+    info_path = Path(run_dir) / "cluster.json"
+    layout = json.loads(info_path.read_text())
+    n = layout["nodes"][index]
+    node = start(
+        n["dir"],
+        port=layout["port"],
+        host=n["host"],
+        heap=layout["heap"],
+        timeout=timeout,
+        detach=True,
+        storage_port=layout["storage_port"],
+        seeds=layout["seeds"],
+        initial_token=n["token"],
+    )
+    n["pid"] = node.pid
+    info_path.write_text(json.dumps(layout, indent=1) + "\n")
+    return node
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process [MiB] (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def stop_dir(run_dir: Path | str, timeout: float = 60.0) -> bool:
     """Stop the node started in ``run_dir`` (by its recorded pid). False if none ran."""
     info = Path(run_dir) / "node.json"
@@ -443,6 +546,13 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--host", default="127.0.0.1")
     sp = sub.add_parser("stop", help="stop the node started with --dir")
     sp.add_argument("--dir", required=True)
+    cl = sub.add_parser("cluster", help="start a cluster: node i on 127.0.0.i (same ports)")
+    cl.add_argument("--dir", required=True, help="run folder (one subfolder per node)")
+    cl.add_argument("--nodes", type=int, default=3)
+    cl.add_argument("--port", type=int, default=None, help="CQL port of every node")
+    cl.add_argument("--heap", default="512M")
+    cs = sub.add_parser("cluster-stop", help="stop every node of the cluster in --dir")
+    cs.add_argument("--dir", required=True)
     args = ap.parse_args(argv)
     try:
         if args.cmd == "install":
@@ -455,6 +565,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"use it in tests: VDE_TEST_CASSANDRA={node.host}:{node.port}"
             )
             print(node.pid)
+        elif args.cmd == "cluster":
+            nodes = start_cluster(args.dir, nodes=args.nodes, port=args.port, heap=args.heap)
+            for n in nodes:
+                print(
+                    f"node {n.host}:{n.port} ready in {n.started_s:.1f} s, pid {n.pid},"
+                    f" RSS {rss_mib(n.pid):.0f} MiB"
+                )
+            print(f"use it: VDE_TEST_CASSANDRA={nodes[0].host}:{nodes[0].port}")
+        elif args.cmd == "cluster-stop":
+            for d in sorted(Path(args.dir).glob("node*")):
+                print(f"{d.name}: " + ("stopped" if stop_dir(d) else "not running"))
         elif args.cmd == "stop":
             print("stopped" if stop_dir(args.dir) else "no node running there")
     except NodeError as exc:

@@ -117,6 +117,8 @@ def _cassandra_session_store(cassandra_node: tuple[str, int]) -> Iterator[Store]
     host, port = cassandra_node
     keyspace = f"vde_test_{os.getpid()}"
     url = f"cassandra://{host}:{port}/{keyspace}"
+    # make test-cluster: RF 3 and LOCAL_QUORUM (e.g. "?replication=...&consistency=...")
+    url += os.environ.get("VDE_TEST_CASSANDRA_OPTIONS", "")
     store = open_store(url)
     store.create_schema()
     # tests share this one connection: a test's `with store:` or store.close() must not
