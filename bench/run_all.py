@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["decode", "storage", "sync", "web", "sharing", "export"]
+BENCHES = ["decode", "storage", "sync", "web", "sharing", "export", "scale"]
 
 
 def _load(name: str):
