@@ -10,6 +10,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
 from syncenv import BIG, sim_env
 
+from vde.alerts.run import run_alerts
 from vde.models import ROLLUP_RESOLUTIONS
 from vde.simulator import Fleet
 from vde.sync.recompute import recompute
@@ -31,19 +32,21 @@ def _rollups(store, config) -> dict:
 
 
 def test_prune_keeps_rollups_and_long_views_and_recompute_respects_it(store, tmp_path):
-    f = Fleet.generate(homes=2, seed=3, start_ts=T0, now_ts=T0 + 2 * DAY + 6 * H)
+    f = Fleet.generate(homes=2, seed=3, start_ts=T0, now_ts=T0 + 3 * DAY + 6 * H)
     with sim_env(store, tmp_path, f) as env:
         env.sync()
     cfg = env.config
+    alerts_before = run_alerts(store, env.settings, dry_run=True, now_ts=f.now).to_json()
+    assert alerts_before["checked"] == len(cfg.installations())
     before = _rollups(store, cfg)
     inst = cfg.installations()[0]
     chart_before = read_chart(store, inst, T0, f.now, 3600)
     sensors = sorted(store.raw_sensors())
     power_first = {i: store.power_bounds(i)[0] for i in store.power_installations()}
 
-    rep = prune(store, cfg, raw_retention=DAY, power_retention=DAY, now_ts=f.now)
+    rep = prune(store, cfg, raw_retention=2 * DAY, power_retention=2 * DAY, now_ts=f.now)
 
-    cutoff = ((f.now - DAY) // DAY) * DAY
+    cutoff = ((f.now - 2 * DAY) // DAY) * DAY
     assert set(rep.raw) == set(sensors) and all(v == cutoff for v in rep.raw.values())
     for sid in sensors:
         first, _ = store.raw_bounds(sid)
@@ -63,8 +66,10 @@ def test_prune_keeps_rollups_and_long_views_and_recompute_respects_it(store, tmp
     recompute(store, cfg, None, progress=False)
     assert _rollups(store, cfg) == before
     # a second prune has nothing left to do
-    again = prune(store, cfg, raw_retention=DAY, power_retention=DAY, now_ts=f.now)
+    again = prune(store, cfg, raw_retention=2 * DAY, power_retention=2 * DAY, now_ts=f.now)
     assert again.raw == {} and again.power == {}
+    # the daily alert run (yesterday, inside the retention) finds the same as before
+    assert run_alerts(store, env.settings, dry_run=True, now_ts=f.now).to_json() == alerts_before
 
 
 def test_rows_without_rollups_are_kept(store, tmp_path):
