@@ -1,8 +1,7 @@
 """Files holding secrets are created 0600; a full disk is an error naming the file and cause.
 
-The full disk is real: a 256 KiB tmpfs mounted for the test (the tests run as root, as the
-suite's Cassandra and Chromium set-up already assumes); elsewhere RLIMIT_FSIZE in a child
-process stands in for it.
+The full disk is real: a 256 KiB tmpfs mounted for the test, which needs root (the suite
+runs as root here); without it the disk-full tests fail and say why.
 """
 
 from __future__ import annotations
