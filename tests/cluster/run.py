@@ -45,12 +45,14 @@ def main() -> int:
             "&consistency=LOCAL_QUORUM",
             "VDE_TEST_CLUSTER": str(run_dir),
         }
-        cmd = [
-            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-            "tests/storage/test_contract.py", "-k", "cassandra", "tests/cluster",
-            *sys.argv[1:],
-        ]  # fmt: skip
-        code = subprocess.run(cmd, env=env, cwd=ROOT).returncode
+        pytest = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
+        t1 = time.monotonic()
+        contract = [*pytest, "tests/storage/test_contract.py", "-k", "cassandra", *sys.argv[1:]]
+        code = subprocess.run(contract, env=env, cwd=ROOT).returncode
+        print(f"contract suite on the cluster: {time.monotonic() - t1:.1f} s", flush=True)
+        t1 = time.monotonic()
+        code = code or subprocess.run([*pytest, "tests/cluster"], env=env, cwd=ROOT).returncode
+        print(f"cluster tests: {time.monotonic() - t1:.1f} s", flush=True)
         print(f"memory (RSS) after the tests: {_memory(run_dir)}")
         return code
     finally:

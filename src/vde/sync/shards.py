@@ -28,7 +28,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from vde.errors import LockedError, NotFoundError
+from vde.errors import LockedError, NotFoundError, StorageError
 from vde.flukso import FluksoClient
 from vde.logs import get_logger
 from vde.settings import Settings
@@ -45,6 +45,9 @@ log = get_logger(__name__)
 PENDING = "power-pending:"
 ROUND = "sync-round:"
 POWER_LOCK_TTL_S = 600
+#: store errors (timeouts while a node is down) a worker rides out before it gives up
+MAX_STORAGE_FAILURES = 20
+RETRY_PAUSE_S = 2.0
 #: done marks of rounds older than this are forgotten [s]
 ROUND_KEEP_S = 7 * 86400
 
@@ -168,6 +171,7 @@ async def arun_worker(
     if own:
         client = FluksoClient.from_settings(settings)
     deadline = time.monotonic() + timeout_s
+    failures = 0
     try:
         while True:
             todo = [Shard(k, n, now) for k in range(n)]
@@ -184,6 +188,20 @@ async def arun_worker(
                     )
                 except LockedError:
                     continue  # another live worker has it
+                except StorageError as exc:
+                    # e.g. a replica died and is not yet marked down (a quorum read timed
+                    # out): the shard is not done, its resume points unwritten; try again
+                    failures += 1
+                    log.warning(
+                        "sync_shard_retry",
+                        shard=shard.lock_name,
+                        failures=failures,
+                        reason=str(exc),
+                    )
+                    if failures > MAX_STORAGE_FAILURES:
+                        raise
+                    await asyncio.sleep(RETRY_PAUSE_S)
+                    continue
                 store.set_meta(shard.done_key, str(len(part.sensors)))
                 report.sensors.extend(part.sensors)
                 for k, v in part.timings.items():
@@ -198,7 +216,16 @@ async def arun_worker(
         if own:
             await client.aclose()
     t0 = time.perf_counter()
-    recompute_pending(store, report)
+    for attempt in range(MAX_STORAGE_FAILURES + 1):
+        try:
+            recompute_pending(store, report)
+            break
+        except StorageError as exc:
+            # the pending marks stay until a recompute completes: try again
+            if attempt == MAX_STORAGE_FAILURES:
+                raise
+            log.warning("power_recompute_retry", attempt=attempt + 1, reason=str(exc))
+            await asyncio.sleep(RETRY_PAUSE_S)
     timings["power"] = timings.get("power", 0.0) + time.perf_counter() - t0
     _forget_old_rounds(store, now)
     if settings.raw_retention or settings.power_retention:
