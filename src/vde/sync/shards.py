@@ -104,13 +104,15 @@ def recompute_pending(store: Store, report: SyncReport | None = None) -> int:
     if config is None:
         raise NotFoundError("no configuration imported yet (run: vde config import PATH)")
     done = 0
-    for inst in sorted(pending_installations(store)):
+    pending = pending_installations(store)
+    for inst in sorted(pending):
         name = f"power:{inst}"
         if not store.try_lock(name, POWER_LOCK_TTL_S):
             continue
         try:
-            # read again under the lease: another worker may have just done it
-            keys = pending_installations(store).get(inst, {})
+            # check again under the lease (another worker may have just done it); marks
+            # written since the scan above stay for the next call
+            keys = {k: v for k, v in pending[inst].items() if store.get_meta(k) is not None}
             if not keys:
                 continue
             ranges = merge_ranges([r for rs in keys.values() for r in rs])
