@@ -262,7 +262,6 @@ class Settings(BaseSettings):
         " (default ~/.ssh/known_hosts)",
     )
 
-
     @classmethod
     def settings_customise_sources(
         cls,
