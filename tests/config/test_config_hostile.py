@@ -46,12 +46,15 @@ def small_sheets(n_homes: int = 3) -> dict[str, list[list]]:
 
 def _read_in_subprocess(path: Path, timeout: float) -> dict:
     """read_workbook in a child (a hang or a memory blow-up must not take the test run)."""
+    # VmHWM is the child's own peak: ru_maxrss survives exec on Linux, so it would report
+    # the (large) test process that spawned the child
     code = (
-        "import json, resource, sys\n"
+        "import json, re, sys\n"
         "from vde.processing.workbook import read_workbook\n"
         "p = read_workbook(sys.argv[1])\n"
+        "hwm = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
         "print(json.dumps({'rows': len(p.rows), 'errors': [str(e) for e in p.errors],"
-        " 'maxrss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
+        " 'maxrss_kib': hwm}))\n"
     )
     t0 = time.perf_counter()
     out = subprocess.run(
