@@ -26,9 +26,10 @@ from vde.web.bars import (
     shift_day,
     unit_for_range,
 )
-from vde.web.deps import installation
+from vde.web.deps import catalog, installation
 from vde.web.exports import cells, csv_dialect, csv_response, local_iso, range_tag
 from vde.web.i18n import choose_language
+from vde.web.neighbours import neighbours_json, received_per_bar
 from vde.web.ranges import JSON, Range, RangeDep
 from vde.web.series import ChartSeries, period_bounds, read_chart
 
@@ -99,6 +100,8 @@ def energy(
         costs = bar_costs(store, members or (installation_id,), sets[0], tariff)
         bars_json["cost"] = {k: np.round(v, 2) + 0.0 for k, v in costs.items()}
         totals["cost"] = cost_totals(costs)
+    if inst.kind == "home":  # energy from the community's stored sharing runs
+        _add_neighbours(request, installation_id, sets[0], bars_json, totals)
     changes = {
         k: {
             "previous": change(totals[k], previous[k]) if previous else None,
@@ -121,6 +124,25 @@ def energy(
             "compare": _compare_totals(request, compare, rng, totals, now),
         }
     )
+
+
+def _add_neighbours(request: Request, home_id: str, bars, bars_json: dict, totals: dict) -> None:
+    """Per-bar "from neighbours" and "from the supplier" kWh (null where no sharing result
+    is stored), their totals and the € saved; nothing when the home has no stored run."""
+    from vde.sync.sharing import prices_of
+
+    known = catalog(request).get(home_id)
+    groups = known.groups if known is not None else ()
+    received = received_per_bar(request.app.state.store, home_id, groups, bars.ts, bars.end)
+    if received is None:  # no stored run: every bar null, the rest unchanged
+        bars_json["from_neighbours_kwh"] = np.full(len(bars.ts), np.nan)
+        totals["from_neighbours_kwh"] = None
+        return
+    per_bar, tot = neighbours_json(
+        received, bars.kwh["imported_kwh"], prices_of(request.app.state.settings)
+    )
+    bars_json.update(per_bar)
+    totals.update(tot)
 
 
 def _compare_totals(

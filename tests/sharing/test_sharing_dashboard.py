@@ -1,0 +1,106 @@
+"""The dashboard's energy bars show what a home received from its community ("from
+neighbours", from the stored run) and what it still imported from its supplier, on both
+backends: the bars add up to the stored results and the stack still sums to the import."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sharing_support import T0, write_community
+
+from vde.accounts import set_password
+from vde.settings import Settings
+from vde.storage import Store
+from vde.sync import sharing as sh
+from vde.sync.recompute import rollup_range
+from vde.timeutil import local_day_bounds
+from vde.web.app import create_app
+from vde.web.bars import period_bounds
+
+PASSWORD = "a-long-secret-42"
+DAY = date(2025, 11, 28)  # T0's local day (the run covers two UTC days)
+
+
+def _login(client: TestClient, user: str) -> None:
+    page = client.get("/login").text
+    marker = 'name="csrf-token" content="'
+    i = page.index(marker) + len(marker)
+    token = page[i : page.index('"', i)]
+    r = client.post(
+        "/login",
+        data={"login": user, "password": PASSWORD, "csrf_token": token, "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+def _stored_kwh(store: Store, home: str, start: int, end: int) -> float:
+    shares = store.read_sharing("CDBZ01", start, end)
+    return float(shares.received_wh[:, shares.members.index(home)].sum()) / 1000
+
+
+def test_bars_from_neighbours_add_up_to_the_stored_run(
+    store: Store, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("VDE_CONFIG", str(tmp_path / "empty.toml"))
+    settings = Settings(
+        database="sqlite:///unused.db",
+        sharing_keys={"CDBZ01": [{"method": "priority", "order": ["C3", "C1"]}]},
+        sharing_price_supplier=0.30,
+        sharing_price_shared=0.10,
+    )
+    c = write_community(store)
+    for home in c.members:  # the bars read rollups, as after a sync
+        rollup_range(store, home, c.start, c.end)
+    sh.run(store, settings, "CDBZ01", T0, c.end)
+    store.replace_access([("c3", "C3"), ("c3", "C2")])
+    set_password(store, "c3", PASSWORD)
+    with TestClient(create_app(store, settings)) as client:
+        _login(client, "c3")
+        for home, period, day in [
+            ("C3", "day", DAY),
+            ("C3", "month", DAY),
+            ("C2", "week", DAY),
+            ("C3", "day", date(2025, 11, 29)),
+        ]:
+            r = client.get(f"/api/installations/{home}/energy?period={period}&date={day}")
+            assert r.status_code == 200, r.text
+            d = r.json()
+            bars, totals = d["bars"], d["totals"]
+            got = [v for v in bars["from_neighbours_kwh"] if v is not None]
+            start, end = period_bounds(period, day)
+            stored = _stored_kwh(store, home, start, end)
+            assert sum(got) == pytest.approx(stored, abs=1e-3 * len(got)), (home, period)
+            assert totals["from_neighbours_kwh"] == pytest.approx(stored, abs=1e-3)
+            for imp, sup, nb in zip(
+                bars["imported_kwh"],
+                bars["from_supplier_kwh"],
+                bars["from_neighbours_kwh"],
+                strict=True,
+            ):
+                if nb is not None and imp is not None:
+                    assert sup + nb == pytest.approx(imp, abs=2e-3)
+            assert totals["from_supplier_kwh"] + totals["from_neighbours_kwh"] == pytest.approx(
+                totals["imported_kwh"], abs=1e-3
+            )
+            assert totals["from_neighbours_eur"] == pytest.approx(stored * 0.20, abs=0.01)
+        # C3 comes first in the priority order: it received the whole shared energy (4 h of
+        # 500 W a day), C2 nothing (0 kWh where a result is stored, not null)
+        c3 = client.get(f"/api/installations/C3/energy?period=day&date={DAY}").json()
+        assert c3["totals"]["from_neighbours_kwh"] == pytest.approx(2.0, abs=1e-3)
+        c2 = client.get(f"/api/installations/C2/energy?period=day&date={DAY}").json()
+        assert c2["totals"]["from_neighbours_kwh"] == 0
+        # the local day starts at 23:00 UTC, an hour before the run: that bar has no result
+        nb = c2["bars"]["from_neighbours_kwh"]
+        assert nb[0] is None and None not in nb[1:]
+        # a day before the run: no result stored, every bar null and nothing else added
+        before = client.get("/api/installations/C3/energy?period=day&date=2025-11-20").json()
+        assert set(before["bars"]["from_neighbours_kwh"]) == {None}
+        assert before["totals"]["from_neighbours_kwh"] is None
+        assert "from_supplier_kwh" not in before["bars"]
+        start, end = local_day_bounds(DAY)
+        assert np.isclose(_stored_kwh(store, "C3", start, end), 2.0, atol=1e-3)
