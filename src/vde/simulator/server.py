@@ -1,6 +1,6 @@
 """The Flukso-compatible HTTP API of the simulator: a plain ASGI app on uvicorn.
 
-Endpoints (see /work/shared/tmpo-protocol.md):
+Endpoints (those of the Flukso tmpo protocol):
 ``GET /sensor/{sid}/tmpo/sync?rid=&lvl=&bid=`` and ``GET /sensor/{sid}/tmpo/{rid}/{lvl}/{bid}``.
 ``serve_in_thread`` runs it on 127.0.0.1 in a background thread for tests and the demo.
 """
