@@ -1,6 +1,7 @@
 """The dashboard's energy bars show what a home received from its community ("from
 neighbours", from the stored run) and what it still imported from its supplier, on both
-backends: the bars add up to the stored results and the stack still sums to the import."""
+backends: the bars add up to the stored results and the stack still sums to the import.
+The dashboard links to the community's sharing page for those who may see the group."""
 
 from __future__ import annotations
 
@@ -104,3 +105,52 @@ def test_bars_from_neighbours_add_up_to_the_stored_run(
         assert "from_supplier_kwh" not in before["bars"]
         start, end = local_day_bounds(DAY)
         assert np.isclose(_stored_kwh(store, "C3", start, end), 2.0, atol=1e-3)
+        # the dashboard links to the community's page only for those who may see the group
+        assert "/sharing/CDBZ01" not in client.get("/i/C3").text
+        store.replace_access([("c3", "C3"), ("c3", "C2"), ("c3", "CDBZ01")])
+        for page in ("/i/C3", "/i/CDBZ01"):
+            html = client.get(page).text
+            assert 'id="sharing-link-CDBZ01" href="/sharing/CDBZ01"' in html, page
+        assert client.get("/sharing/CDBZ01?month=2025-11").status_code == 200
+
+
+def test_browser_shows_the_neighbours_segment_and_arrow(
+    sqlite_store: Store, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In Chromium: the bars' legend has the "from neighbours" segment, the flow diagram its
+    arrow with the kWh, the import card the € saved; no script error."""
+    from tests.web.server import chromium, serve
+
+    store = sqlite_store
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("VDE_CONFIG", str(tmp_path / "empty.toml"))
+    settings = Settings(
+        database="sqlite:///unused.db",
+        sharing_keys={"CDBZ01": [{"method": "priority", "order": ["C3", "C1"]}]},
+    )
+    c = write_community(store)
+    for home in c.members:
+        rollup_range(store, home, c.start, c.end)
+    sh.run(store, settings, "CDBZ01", T0, c.end)
+    store.replace_access([("c3", "C3")])
+    set_password(store, "c3", PASSWORD)
+    with serve(create_app(store, settings)) as url, chromium() as browser:
+        context = browser.new_context(locale="en-GB")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.goto(url + "/login")
+        page.fill("#login", "c3")
+        page.fill("#password", PASSWORD)
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_url(url + "/**")
+        page.goto(f"{url}/i/C3?period=day&date={DAY}&lang=en")
+        page.wait_for_selector("#chart .u-legend :text('From neighbours')", timeout=15000)
+        page.wait_for_selector("#chart .u-legend :text('From the supplier')", timeout=15000)
+        page.wait_for_selector("#flow-nb:not(.d-none)", state="attached", timeout=15000)
+        assert page.text_content("#flow-nb-kwh").strip().startswith("2")
+        assert "from neighbours" in page.inner_text("#nb-imported")
+        assert "/sharing/CDBZ01" not in page.content()  # c3 may not see the group
+        context.close()
+    assert errors == []

@@ -12,6 +12,7 @@ import numpy as np
 
 from vde.processing.sharing_indicators import Prices
 from vde.storage.base import Store
+from vde.web.installations import Installation
 
 
 def received_per_bar(
@@ -58,3 +59,16 @@ def neighbours_json(
         "from_neighbours_eur": round(total_r * prices.consumer_eur_kwh, 2),
     }
     return bars, totals
+
+
+def sharing_links(store: Store, inst: Installation, known: dict[str, Installation]) -> list[dict]:
+    """Communities whose sharing page the dashboard links to: the group itself, or a home's
+    groups the session may see (``inst`` comes from ``visible``), with a stored run."""
+    from vde.sync.sharing import RUN_META
+
+    ids = [inst.installation_id] if inst.kind == "group" else list(inst.groups)
+    return [
+        {"id": c, "caption": known[c].caption if c in known else c}
+        for c in ids
+        if store.get_meta(RUN_META + c) is not None
+    ]

@@ -24,7 +24,14 @@ from vde.web.auth import (
     set_password,
     start_session,
 )
-from vde.web.deps import installation, require_admin, require_session, session_or_none, visible
+from vde.web.deps import (
+    catalog,
+    installation,
+    require_admin,
+    require_session,
+    session_or_none,
+    visible,
+)
 from vde.web.i18n import choose_language
 from vde.web.render import render
 
@@ -143,10 +150,13 @@ def dashboard(
         "lang": lang,
         "strings": request.app.state.i18n.for_js(lang),
     }
+    from vde.web.neighbours import sharing_links
+
+    sharing = sharing_links(request.app.state.store, inst, catalog(request))
     return render(
         request,
         "dashboard.html",
-        {"inst": inst, "installations": items, "boot": _boot(request, boot)},
+        {"inst": inst, "installations": items, "boot": _boot(request, boot), "sharing": sharing},
     )
 
 

@@ -22,6 +22,7 @@ const COLORS = {
   impLine: "#dc3545",
   exp: "rgba(25, 135, 84, 0.30)",
   expBar: "#198754",
+  nbBar: "#6f42c1",
   expLine: "#198754",
   ghost: "#6c757d",
 };
@@ -215,12 +216,22 @@ function showCards(d) {
 }
 
 function showFlow(tot) {
+  // a home with a stored sharing run: the grid arrow is what the supplier still delivered
+  const nb = tot.from_neighbours_kwh !== undefined && tot.from_neighbours_kwh !== null;
+  const imp = nb && tot.from_supplier_kwh !== null ? tot.from_supplier_kwh : tot.imported_kwh;
   $("flow-self").textContent = kwhText(tot.self_consumed_kwh);
   $("flow-exp").textContent = kwhText(tot.exported_kwh);
-  $("flow-imp").textContent = kwhText(tot.imported_kwh);
+  $("flow-imp").textContent = kwhText(imp);
+  $("flow-nb").classList.toggle("d-none", !nb);
+  $("flow-nb-kwh").textContent = nb ? kwhText(tot.from_neighbours_kwh) : "–";
   $("flow-desc").textContent = t("flow.desc", {
-    self: kwhText(tot.self_consumed_kwh), exp: kwhText(tot.exported_kwh), imp: kwhText(tot.imported_kwh),
-  });
+    self: kwhText(tot.self_consumed_kwh), exp: kwhText(tot.exported_kwh), imp: kwhText(imp),
+  }) + (nb ? ` ${t("flow.nb", { nb: kwhText(tot.from_neighbours_kwh) })}` : "");
+  const card = $("nb-imported");
+  card.classList.toggle("d-none", !nb);
+  card.textContent = nb
+    ? t("nb.card", { kwh: kwhText(tot.from_neighbours_kwh), eur: eur.format(tot.from_neighbours_eur) })
+    : "";
 }
 
 function showCompare(c) {
@@ -369,14 +380,20 @@ function drawBars(d) {
   const euro = (arr, di) => (b.cost && b.cost[arr][di] !== null ? ` (${eur.format(b.cost[arr][di])})` : "");
   const kwhVal = (arr, costKey) => (u, v, si, di) =>
     di === null || di === undefined || arr[di] === null ? "–" : `${num2.format(arr[di])} kWh${costKey ? euro(costKey, di) : ""}`;
+  // energy from neighbours (stored sharing runs): its own segment between self-consumed and
+  // what the supplier delivered, so the stack still reaches consumption
+  const nb = b.from_neighbours_kwh || [];
+  const hasNb = nb.some((v) => v !== null);
+  const nbTop = self.map((v, i) => (v === null ? null : v + (nb[i] || 0)));
   const series = [
     { label: t(`unit.${b.unit}`), value: (u, v, si, di) => (di === null || di === undefined ? "–" : barTitle(b, di)) },
-    { label: t("s.import"), fill: COLORS.impBar, stroke: COLORS.impBar, paths: bars, points: { show: false }, value: kwhVal(imp, "import_eur") },
+    { label: t(hasNb ? "s.supplier" : "s.import"), fill: COLORS.impBar, stroke: COLORS.impBar, paths: bars, points: { show: false }, value: kwhVal(hasNb ? b.from_supplier_kwh : imp, "import_eur") },
+    ...(hasNb ? [{ label: t("s.neighbours"), fill: COLORS.nbBar, stroke: COLORS.nbBar, paths: bars, points: { show: false }, value: kwhVal(nb) }] : []),
     { label: t("s.self"), fill: COLORS.self, stroke: COLORS.self, paths: bars, points: { show: false }, value: kwhVal(self) },
     { label: t("s.export"), fill: COLORS.expBar, stroke: COLORS.expBar, paths: bars, points: { show: false }, value: kwhVal(b.exported_kwh, "export_eur") },
     { label: t("s.ghost"), stroke: COLORS.ghost, width: 1.5, dash: [4, 3], paths: ghostBars, points: { show: false }, show: state.ghost, value: kwhVal(prev) },
   ];
-  const data = [mid, stackTop, self, exp, ghost];
+  const data = hasNb ? [mid, stackTop, nbTop, self, exp, ghost] : [mid, stackTop, self, exp, ghost];
   const size = chartSize();
   const opts = {
     ...size,
@@ -597,7 +614,7 @@ $("date").addEventListener("change", () => { if ($("date").value) go({ date: $("
 $("unzoom").addEventListener("click", () => go({}));
 $("ghost").addEventListener("change", () => {
   state.ghost = $("ghost").checked;
-  if (chart && state.view === "energy") chart.setSeries(4, { show: state.ghost });
+  if (chart && state.view === "energy") chart.setSeries(chart.series.length - 1, { show: state.ghost });
 });
 $("csv-comma").addEventListener("change", syncUrl);
 if ($("compare")) {
