@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vde.errors import FluksoError, NotFoundError
+from vde.errors import FluksoError, LockedError, NotFoundError
 from vde.flukso import FluksoClient
 from vde.logs import get_logger
 from vde.models import ConfigVersion, RawSeries, SyncState
@@ -310,6 +310,9 @@ async def arun_sync(
     started = time.perf_counter()
     lock = "sync" if shard is None else shard.lock_name
     with store.lock(lock, LOCK_TTL_S):
+        # a worker may take the lease just after another finished the shard: done is done
+        if shard is not None and store.get_meta(shard.done_key) is not None:
+            raise LockedError(f"{shard.lock_name} is already done in this round")
         config = store.load_config()
         if config is None:
             raise NotFoundError("no configuration imported yet (run: vde config import PATH)")
@@ -342,6 +345,9 @@ async def arun_sync(
         # sync state LAST: until here a crash leaves the old resume points, so work is redone
         for st in run.new_states.values():
             store.put_sync_state(st)
+        if shard is not None:
+            # marked under the lease, so no other worker can redo the shard in between
+            store.set_meta(shard.done_key, str(len(report.sensors)))
         if shard is None and (settings.raw_retention or settings.power_retention):
             prune(
                 store,

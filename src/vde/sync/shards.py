@@ -204,7 +204,6 @@ async def arun_worker(
                         raise
                     await asyncio.sleep(RETRY_PAUSE_S)
                     continue
-                store.set_meta(shard.done_key, str(len(part.sensors)))
                 report.sensors.extend(part.sensors)
                 for k, v in part.timings.items():
                     timings[k] = timings.get(k, 0.0) + v
