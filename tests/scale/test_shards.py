@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,10 +18,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
-from syncenv import sim_env, snapshot
+from syncenv import cli_env, sim_env, snapshot
+from syncenv import prepare_store as _prepare
 
 from vde.flukso import FluksoClient
-from vde.models import ConfigVersion
 from vde.simulator import Faults, Fleet, serve_in_thread
 from vde.storage import open_store
 from vde.sync.shards import (
@@ -39,27 +38,7 @@ T0 = 1_790_000_000 - 1_790_000_000 % 86400
 
 
 def _env(tmp: Path, db_url: str, sim_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VDE_")}
-    empty = tmp.parent / f"{tmp.name}.empty.toml"
-    empty.write_text("")
-    env.update(
-        VDE_CONFIG=str(empty),
-        VDE_DATABASE=db_url,
-        VDE_FLUKSO_API_URL=sim_url,
-        VDE_BLOCK_CACHE=str(tmp / "blocks.sqlite"),
-        VDE_FLUKSO_RETRIES="1",
-        VDE_LOG_FORMAT="json",
-        VDE_SYNC_SHARDS="4",
-    )
-    env.update(extra)
-    return env
-
-
-def _prepare(db_url: str, fleet: Fleet) -> None:
-    with open_store(db_url) as s:
-        s.create_schema()
-        if s.load_config() is None:
-            s.save_config_version(ConfigVersion(1, tuple(fleet.config_rows())))
+    return cli_env(tmp, db_url, sim_url, VDE_SYNC_SHARDS="4", **extra)
 
 
 def _clean_run(tmp_path: Path, fleet: Fleet) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,11 +13,38 @@ from vde.flukso import FluksoClient
 from vde.models import ROLLUP_RESOLUTIONS, ConfigVersion
 from vde.settings import Settings, load_settings
 from vde.simulator import Faults, Fleet, serve_in_thread
+from vde.storage import open_store
 from vde.storage.base import Store
 from vde.sync.pipeline import arun_sync
 from vde.sync.report import SyncReport
 
 BIG = 2**40
+
+
+def cli_env(tmp: Path, db_url: str, sim_url: str, **extra: str) -> dict[str, str]:
+    """Environment of a `vde` subprocess on db_url and the simulator, no outside VDE_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDE_")}
+    # an empty settings file next to tmp (tests create tmp later); a missing one is an error
+    empty = tmp.parent / f"{tmp.name}.empty.toml"
+    empty.write_text("")
+    env.update(
+        VDE_CONFIG=str(empty),
+        VDE_DATABASE=db_url,
+        VDE_FLUKSO_API_URL=sim_url,
+        VDE_BLOCK_CACHE=str(tmp / "blocks.sqlite"),
+        VDE_FLUKSO_RETRIES="1",
+        VDE_LOG_FORMAT="json",
+    )
+    env.update(extra)
+    return env
+
+
+def prepare_store(db_url: str, fleet: Fleet) -> None:
+    """Create the schema of db_url and import the fleet's configuration once."""
+    with open_store(db_url) as s:
+        s.create_schema()
+        if s.load_config() is None:
+            s.save_config_version(ConfigVersion(1, tuple(fleet.config_rows())))
 
 
 class SimEnv:

@@ -3,48 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from syncenv import cli_env as _env
+from syncenv import prepare_store as _prepare
 from syncenv import sim_env, snapshot
 
 from vde.cli import cli
-from vde.models import ConfigVersion
 from vde.simulator import Faults, Fleet, serve_in_thread
 from vde.storage import open_store
 
 H = 3600
 T0 = 1_790_000_000 - 1_790_000_000 % 86400
-
-
-def _env(tmp: Path, db_url: str, sim_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VDE_")}
-    # an empty settings file next to tmp (tests create tmp later); a missing one is an error
-    empty = tmp.parent / f"{tmp.name}.empty.toml"
-    empty.write_text("")
-    env.update(
-        VDE_CONFIG=str(empty),
-        VDE_DATABASE=db_url,
-        VDE_FLUKSO_API_URL=sim_url,
-        VDE_BLOCK_CACHE=str(tmp / "blocks.sqlite"),
-        VDE_FLUKSO_RETRIES="1",
-        VDE_LOG_FORMAT="json",
-    )
-    env.update(extra)
-    return env
-
-
-def _prepare(db_url: str, fleet: Fleet) -> None:
-    with open_store(db_url) as s:
-        s.create_schema()
-        if s.load_config() is None:
-            s.save_config_version(ConfigVersion(1, tuple(fleet.config_rows())))
 
 
 def test_cli_json_exit_codes_and_no_token(store_url, tmp_path):
