@@ -1,6 +1,6 @@
 """Generated workbooks shaped like the real Configuration.xlsx (no real data).
 
-``real_shape()`` builds the community's numbers from /work/shared/config-workbook.md:
+``real_shape()`` builds the community's numbers from the workbook note (the real file in numbers):
 478 sensor rows, 60 installations (57 homes + 3 groups with sensors), a 4th captioned
 group without sensors, 206 distinct sensors each under 2+ installations, 54 Fluksometers,
 177 access rows for 81 logins (62 see 2, 17 see 3, 2 see 1), 25 installations in the
