@@ -240,12 +240,31 @@ class Store(abc.ABC):
     def captions(self) -> dict[str, str]: ...
 
     # --- missing data, sync state --------------------------------------------------------------
-    @abc.abstractmethod
-    def missing(self, sensor_id: str | None = None) -> list[MissingInterval]: ...
+    # raw_missing and raw_estimated hold the same interval rows; backends implement the two
+    # table-level primitives once
+    def missing(self, sensor_id: str | None = None) -> list[MissingInterval]:
+        """Intervals of a sensor (or all) without raw power, sorted by sensor and start."""
+        return self._intervals("raw_missing", sensor_id)
 
-    @abc.abstractmethod
     def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
         """Replace every missing interval of one sensor."""
+        self._replace_intervals("raw_missing", sensor_id, intervals)
+
+    def estimated_intervals(self, sensor_id: str | None = None) -> list[MissingInterval]:
+        """Intervals of a sensor (or all) whose raw power is estimated, to re-fetch."""
+        return self._intervals("raw_estimated", sensor_id)
+
+    def replace_estimated(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
+        """Replace every estimated interval of one sensor."""
+        self._replace_intervals("raw_estimated", sensor_id, intervals)
+
+    @abc.abstractmethod
+    def _intervals(self, table: str, sensor_id: str | None) -> list[MissingInterval]: ...
+
+    @abc.abstractmethod
+    def _replace_intervals(
+        self, table: str, sensor_id: str, intervals: Iterable[MissingInterval]
+    ) -> None: ...
 
     @abc.abstractmethod
     def put_sync_state(self, state: SyncState) -> None: ...
@@ -256,14 +275,6 @@ class Store(abc.ABC):
     # --- alerts, users, meta ----------------------------------------------------------------------
     @abc.abstractmethod
     def put_alert(self, alert: Alert) -> None: ...
-
-    @abc.abstractmethod
-    def estimated_intervals(self, sensor_id: str | None = None) -> list[MissingInterval]:
-        """Intervals of a sensor (or all) whose raw power is estimated, to re-fetch."""
-
-    @abc.abstractmethod
-    def replace_estimated(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
-        """Replace every estimated interval of one sensor."""
 
     @abc.abstractmethod
     def alerts(self, *, status: str | None = None, since_day: str | None = None) -> list[Alert]:

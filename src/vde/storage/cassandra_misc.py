@@ -353,18 +353,6 @@ class CassandraMiscMixin(Store):
         )
 
     # --- missing, sync state ----------------------------------------------------------------------
-    def missing(self, sensor_id: str | None = None) -> list[MissingInterval]:
-        return self._intervals("raw_missing", sensor_id)
-
-    def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
-        self._replace_intervals("raw_missing", sensor_id, intervals)
-
-    def estimated_intervals(self, sensor_id: str | None = None) -> list[MissingInterval]:
-        return self._intervals("raw_estimated", sensor_id)
-
-    def replace_estimated(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
-        self._replace_intervals("raw_estimated", sensor_id, intervals)
-
     def _intervals(self, table: str, sensor_id: str | None) -> list[MissingInterval]:
         cql = f"SELECT sensor_id, start_ts, end_ts, found_ts FROM {{ks}}.{table}"
         if sensor_id is None:

@@ -90,18 +90,6 @@ class SQLiteMiscMixin(Store):
         return dict(self._q('SELECT installation_id, caption FROM "group" ORDER BY 1'))
 
     # --- missing, sync state ---------------------------------------------------------------------------------
-    def missing(self, sensor_id: str | None = None) -> list[MissingInterval]:
-        return self._intervals("raw_missing", sensor_id)
-
-    def replace_missing(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
-        self._replace_intervals("raw_missing", sensor_id, intervals)
-
-    def estimated_intervals(self, sensor_id: str | None = None) -> list[MissingInterval]:
-        return self._intervals("raw_estimated", sensor_id)
-
-    def replace_estimated(self, sensor_id: str, intervals: Iterable[MissingInterval]) -> None:
-        self._replace_intervals("raw_estimated", sensor_id, intervals)
-
     def _intervals(self, table: str, sensor_id: str | None) -> list[MissingInterval]:
         sql = f"SELECT sensor_id, start_ts, end_ts, found_ts FROM {table}"
         if sensor_id is None:
