@@ -72,32 +72,25 @@ class PeriodicTasks:
                     lambda: every,
                     first_wait=0.0,
                 )
-        if self.settings.alerts_at:
-            run_alerts = _target("vde.alerts.run", "run_alerts")
-            at = self.settings.alerts_at
-            seconds_until(at, datetime.now(BRUSSELS))  # fail fast on a bad time
-            if run_alerts is None:
-                log.warning("periodic_alerts_unavailable", reason="vde.alerts.run missing")
-            else:
-                self._spawn(
-                    "alerts",
-                    lambda: run_alerts(self.store, self.settings),
-                    lambda: seconds_until(at, datetime.now(BRUSSELS)),
-                )
-        if self.settings.export_at:
-            # data exchange (vde.export.job): what is new since the last export, daily
-            export_job = _target("vde.export.job", "scheduled_job")
-            export_at = self.settings.export_at
-            seconds_until(export_at, datetime.now(BRUSSELS))  # fail fast on a bad time
-            if export_job is None:
-                log.warning("periodic_export_unavailable", reason="vde.export.job missing")
-            else:
-                self.runs.setdefault("export", 0)
-                self._spawn(
-                    "export",
-                    lambda: export_job(self.store, self.settings),
-                    lambda: seconds_until(export_at, datetime.now(BRUSSELS)),
-                )
+        self._daily("alerts", "vde.alerts.run", "run_alerts", self.settings.alerts_at)
+        # data exchange (vde.export.job): what is new since the last export, daily
+        self._daily("export", "vde.export.job", "scheduled_job", self.settings.export_at)
+
+    def _daily(self, name: str, module: str, func: str, at: str | None) -> None:
+        """Run module.func(store, settings) every day at local time ``at`` (when set)."""
+        if not at:
+            return
+        target = _target(module, func)
+        seconds_until(at, datetime.now(BRUSSELS))  # fail fast on a bad time
+        if target is None:
+            log.warning(f"periodic_{name}_unavailable", reason=f"{module} missing")
+            return
+        self.runs.setdefault(name, 0)
+        self._spawn(
+            name,
+            lambda: target(self.store, self.settings),
+            lambda: seconds_until(at, datetime.now(BRUSSELS)),
+        )
 
     def _spawn(
         self,
