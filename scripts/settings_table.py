@@ -18,6 +18,8 @@ def _default(name: str) -> str:
         return ""
     if hasattr(value, "get_secret_value"):
         return "(secret)"
+    if isinstance(value, bool):
+        return str(value).lower()  # TOML spells booleans in lower case
     return repr(value) if isinstance(value, str) else str(value)
 
 

@@ -70,7 +70,22 @@ class Settings(BaseSettings):
         None, description="CA bundle (PEM) to trust for the Flukso API's self-signed certificate"
     )
     flukso_concurrency: int = Field(
-        16, ge=1, le=256, description="Requests in flight to the Flukso API, across sensors"
+        16,
+        ge=1,
+        le=256,
+        description="Requests in flight to the Flukso API at first, across sensors",
+    )
+    flukso_concurrency_max: int = Field(
+        64,
+        ge=1,
+        le=1024,
+        description=(
+            "Most requests in flight to the Flukso API: from flukso_concurrency the limit grows"
+            " while latency stays flat and halves on 429, 5xx or timeouts"
+        ),
+    )
+    flukso_http2: bool = Field(
+        True, description="Use HTTP/2 with the Flukso API when it offers it (ALPN over TLS)"
     )
     flukso_timeout: Seconds = Field(30, ge=1, description="Timeout of one Flukso request")
     flukso_retries: int = Field(

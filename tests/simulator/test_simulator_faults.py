@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 import zlib
@@ -226,3 +227,30 @@ def test_missing_token_on_unknown_path_is_404():
     fleet = Fleet.generate(homes=1, seed=1, start_ts=START, now_ts=NOW)
     with serve_in_thread(fleet) as srv:
         assert HTTP.get(f"{srv.url}/sensor/x/tmpo").status_code == 404
+
+
+def test_maxinflight_answers_429_beyond_the_requests_served_at_once(fleet: Fleet) -> None:
+    assert Faults.parse("maxinflight=3", now=NOW).max_inflight == 3
+    for bad in ("maxinflight=x", "maxinflight=-1"):
+        with pytest.raises(ValueError, match="maxinflight"):
+            Faults.parse(bad, now=NOW)
+    s = fleet.sensors[0]
+    with serve_in_thread(fleet, Faults(latency=0.5, max_inflight=2)) as srv:
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient(headers={"X-Token": s.token}) as http:
+                url = f"{srv.url}/sensor/{s.sensor_id}/tmpo/sync"
+                return [
+                    r.status_code for r in await asyncio.gather(*(http.get(url) for _ in range(6)))
+                ]
+
+        codes = asyncio.run(burst())
+        # alone, a request is served again once the burst is over
+        assert (
+            httpx.get(
+                f"{srv.url}/sensor/{s.sensor_id}/tmpo/sync", headers={"X-Token": s.token}
+            ).status_code
+            == 200
+        )
+    assert codes.count(200) == 2 and codes.count(429) == 4, codes
+    assert srv.stats["sync"] == {200: 3, 429: 4}

@@ -1,7 +1,9 @@
 """Async client of the Flukso tmpo API (httpx), with retries and a local block cache.
 
-One client serves many sensors at once: a single semaphore bounds the requests in flight
-across all of them, and every failure is raised by the call for *that* sensor only, so
+One client serves many sensors at once: a single adaptive limit (``concurrency``) bounds
+the requests in flight across all of them, growing up to ``concurrency_max`` while the API
+keeps up and halving on 429/5xx/timeouts; HTTP/2 is used when the server offers it (ALPN
+over TLS), so those requests share one connection. Every failure is raised by the call for *that* sensor only, so
 ``asyncio.gather(*(client.series(...) for ...), return_exceptions=True)`` syncs a fleet.
 Tokens go in the ``X-Token`` header and nowhere else (never in logs or exceptions).
 """
@@ -13,6 +15,7 @@ import random
 import re
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -30,6 +33,7 @@ from vde.errors import (
 )
 from vde.flukso.blocks import BlockIssue, CorruptBlockError, decode_block, gunzip, is_final
 from vde.flukso.cache import BlockCache, BlockRef
+from vde.flukso.concurrency import AdaptiveLimit
 from vde.flukso.series import Series, assemble
 from vde.logs import get_logger
 
@@ -48,7 +52,9 @@ class FluksoClient:
     Parameters
     ----------
     base_url : API root, e.g. ``https://api.flukso.net`` or a simulator's URL.
-    concurrency : requests in flight, across all sensors.
+    concurrency : requests in flight at first, across all sensors.
+    concurrency_max : the most requests in flight the adaptive limit may reach.
+    http2 : offer HTTP/2 (ALPN over TLS; plain http:// stays HTTP/1.1).
     timeout : timeout of one request [s].
     retries : retries after a connection error, 429, 5xx or a truncated gzip body.
     ca_bundle : PEM file to trust (the Flukso CA is self-signed); None = system CAs.
@@ -62,6 +68,8 @@ class FluksoClient:
         base_url: str,
         *,
         concurrency: int = 16,
+        concurrency_max: int | None = None,
+        http2: bool = True,
         timeout: float = 30,
         retries: int = 5,
         ca_bundle: str | Path | None = None,
@@ -72,7 +80,8 @@ class FluksoClient:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
-        self._sem = asyncio.Semaphore(concurrency)
+        most = max(concurrency, concurrency_max or concurrency)
+        self.limiter = AdaptiveLimit(concurrency, most)
         verify: ssl.SSLContext | bool = True
         if ca_bundle is not None:
             try:
@@ -85,9 +94,12 @@ class FluksoClient:
             timeout=httpx.Timeout(timeout),
             verify=verify,
             transport=transport,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            http2=http2,
+            limits=httpx.Limits(max_connections=most, max_keepalive_connections=most),
             headers={"X-Version": "1.0"},
         )
+        #: responses per HTTP version ("HTTP/1.1", "HTTP/2")
+        self.http_versions: Counter[str] = Counter()
         self.cache = BlockCache(cache_path if cache_path is not None else ":memory:")
 
     @classmethod
@@ -96,6 +108,8 @@ class FluksoClient:
         base_url = overrides.pop("base_url", None) or settings.flukso_api_url
         kwargs: dict[str, Any] = {
             "concurrency": settings.flukso_concurrency,
+            "concurrency_max": settings.flukso_concurrency_max,
+            "http2": settings.flukso_http2,
             "timeout": settings.flukso_timeout,
             "retries": settings.flukso_retries,
             "ca_bundle": settings.flukso_ca_bundle,
@@ -110,7 +124,20 @@ class FluksoClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests this client may ever have in flight."""
+        return self.limiter.maximum
+
     async def aclose(self) -> None:
+        st = self.limiter.stats()
+        log.info(
+            "flukso_concurrency",
+            limit=st.limit,
+            peak=st.peak,
+            decreases=st.decreases,
+            http_versions=dict(self.http_versions),
+        )
         await self._http.aclose()
         self.cache.close()
 
@@ -261,8 +288,15 @@ class FluksoClient:
         for attempt in range(self.retries + 1):
             retry_after: float | None = None
             try:
-                async with self._sem:
-                    resp = await self._http.get(url, params=params, headers=headers)
+                async with self.limiter.slot() as slot:
+                    try:
+                        resp = await self._http.get(url, params=params, headers=headers)
+                    except httpx.RequestError:
+                        slot.congested()
+                        raise
+                    if resp.status_code == 429 or resp.status_code >= 500:
+                        slot.congested()
+                self.http_versions[resp.http_version] += 1
             except httpx.RequestError as exc:  # connect/read errors, timeouts, bad encodings
                 if _untrusted_certificate(exc):  # not transient: retrying cannot help
                     raise FluksoTransportError(
@@ -308,7 +342,7 @@ class FluksoClient:
                 error=last_error,
                 delay_s=round(delay, 3),
             )
-            await asyncio.sleep(delay)  # outside the semaphore: a backing-off call holds no slot
+            await asyncio.sleep(delay)  # outside the limit: a backing-off call holds no slot
         raise FluksoTransportError(
             f"sensor {sensor_id}: {what} failed after {self.retries + 1} attempts ({last_error})",
             sensor_id=sensor_id,

@@ -5,7 +5,9 @@ Two families:
 * request faults, decided per request by the server: ``latency`` (seconds added to every
   request), ``burst500`` (probability of a 500/503), ``drop`` (probability the connection
   is closed without a response), ``truncate`` (probability a block's gzip body is cut),
-  ``wrongtoken`` (sensors whose real token is refused with 401). A rate may be limited
+  ``wrongtoken`` (sensors whose real token is refused with 401), ``maxinflight`` (a
+  request arriving while that many are already being served gets 429, as a rate-limited
+  API answers a client asking too much at once). A rate may be limited
   to some sensors with ``0.1@SID|SID``. The decision for the n-th request to a URL is a
   hash of (seed, url, n): deterministic whatever the interleaving, and a retry gets a
   fresh draw.
@@ -74,6 +76,7 @@ class Faults:
     burst500: float = 0.0  # probability of a 500/503 answer
     drop: float = 0.0  # probability of a connection closed without answer
     truncate: float = 0.0  # probability of a truncated gzip block
+    max_inflight: int = 0  # requests served at once before 429 (0 = no limit)
     request_sensors: frozenset[str] | None = None  # None = every sensor
     wrongtoken: frozenset[str] = frozenset()  # sensor ids, or {"all"}
     defects: frozenset[str] = frozenset()  # sensor ids, or {"all"}
@@ -133,6 +136,13 @@ class Faults:
                 kw["defect_rate" if key == "defectrate" else key] = float(rate)
                 if only:
                     kw["request_sensors"] = frozenset(only.split("|"))
+            elif key == "maxinflight":
+                try:
+                    kw["max_inflight"] = int(value)
+                except ValueError:
+                    raise ValueError(f"fault {item!r}: N must be a whole number") from None
+                if kw["max_inflight"] < 0:
+                    raise ValueError(f"fault {item!r}: N must be 0 (no limit) or more")
             elif key in ("wrongtoken", "defects"):
                 kw[key] = frozenset(value.split("|"))
             elif key == "offline":

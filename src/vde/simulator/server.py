@@ -2,7 +2,9 @@
 
 Endpoints (those of the Flukso tmpo protocol):
 ``GET /sensor/{sid}/tmpo/sync?rid=&lvl=&bid=`` and ``GET /sensor/{sid}/tmpo/{rid}/{lvl}/{bid}``.
-``serve_in_thread`` runs it on 127.0.0.1 in a background thread for tests and the demo.
+``serve_in_thread`` runs it on 127.0.0.1 in a background thread for tests and the demo:
+on uvicorn (HTTP/1.1), or, given a certificate and key (``tls=``), on hypercorn over TLS
+offering HTTP/2 and HTTP/1.1 by ALPN, as an API that speaks HTTP/2 does.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import anyio.to_thread
@@ -71,6 +74,9 @@ class SimApp:
         self.blocks = BlockStore(fleet)
         self._seen: Counter[str] = Counter()
         self._seen_lock = threading.Lock()
+        self._inflight = 0  # requests being served (the event loop's thread only)
+        #: requests per HTTP version the client spoke ("1.1", "2")
+        self.http_versions: Counter[str] = Counter()
         self.set_faults(faults or Faults())
 
     def set_faults(self, faults: Faults) -> None:
@@ -89,6 +95,14 @@ class SimApp:
                     return
         if scope["type"] != "http":
             return
+        self.http_versions[scope.get("http_version", "1.1")] += 1
+        self._inflight += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self._inflight -= 1
+
+    async def _serve(self, scope: dict, receive, send) -> None:
         parts = scope["path"].strip("/").split("/")
         endpoint, sid = "other", None
         if len(parts) >= 4 and parts[0] == "sensor" and parts[2] == "tmpo":
@@ -106,6 +120,8 @@ class SimApp:
                 self._seen[url] += 1
                 n = self._seen[url]
         hit = faults.applies_to(sid)
+        if faults.max_inflight and hit and self._inflight > faults.max_inflight:
+            return await self._reply(send, endpoint, 429, b"too many requests at once")
         if faults.latency > 0 and hit:
             await asyncio.sleep(faults.latency)
         if faults.drop > 0 and hit and faults.draw("drop", url, n) < faults.drop:
@@ -175,12 +191,11 @@ async def _drop(receive, send) -> None:
 class SimServer:
     """A running simulator: ``url``, ``stats``, ``set_faults``, ``advance``."""
 
-    def __init__(self, app: SimApp, server: uvicorn.Server, thread: threading.Thread, url: str):
+    def __init__(self, app: SimApp, url: str, stop: Callable[[], None]):
         self.app = app
         self.fleet = app.fleet
         self.url = url
-        self._server = server
-        self._thread = thread
+        self._stop = stop
 
     @property
     def stats(self) -> Stats:
@@ -199,8 +214,7 @@ class SimServer:
         return self.fleet.advance(seconds)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._stop()
 
 
 @contextmanager
@@ -210,9 +224,25 @@ def serve_in_thread(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    tls: tuple[str | Path, str | Path] | None = None,
 ) -> Iterator[SimServer]:
-    """Serve ``fleet`` over real HTTP in a background thread until the block exits."""
+    """Serve ``fleet`` over real HTTP in a background thread until the block exits.
+
+    ``tls``: (certificate chain PEM, private key PEM): serve https:// on hypercorn,
+    offering HTTP/2 (clients must trust the certificate's CA).
+    """
     app = SimApp(fleet, faults)
+    if tls is not None:
+        from vde.simulator.tls import start_hypercorn
+
+        url, stop = start_hypercorn(app, host, port, *tls)
+        sim = SimServer(app, url, stop)
+        log.info("simulator_started", url=url, sensors=len(fleet.sensors), tls=True)
+        try:
+            yield sim
+        finally:
+            sim.stop()
+        return
     config = uvicorn.Config(
         app,
         host=host,
@@ -235,7 +265,12 @@ def serve_in_thread(
         raise VdeError(f"simulator could not start on {host}:{port}")
     bound = server.servers[0].sockets[0].getsockname()
     url = f"http://{bound[0]}:{bound[1]}"
-    sim = SimServer(app, server, thread, url)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    sim = SimServer(app, url, stop)
     log.info("simulator_started", url=url, sensors=len(fleet.sensors))
     try:
         yield sim

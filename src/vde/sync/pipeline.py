@@ -369,8 +369,9 @@ async def _fetch_all(
     settings: Settings,
     progress: bool | None,
 ) -> list[SensorReport]:
-    # bound sensors in flight so memory holds a few sensors' points, not the fleet's
-    gate = asyncio.Semaphore(max(4, settings.flukso_concurrency))
+    # bound sensors in flight so memory holds a few sensors' points, not the fleet's (as
+    # many as the client's adaptive limit may reach: it must never starve for sensors)
+    gate = asyncio.Semaphore(max(4, client.max_in_flight))
     with progress_bar(
         "sync", len(plans), event="sync_sensor", show=progress, transient=True
     ) as advance:
