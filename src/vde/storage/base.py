@@ -93,6 +93,21 @@ class Store(abc.ABC):
     backend: str
     #: the URL it was opened with, password removed
     url: str
+    #: True when raw/power rows written after ``set_retention`` expire by themselves
+    #: (Cassandra TTL); False when only ``vde.sync.retention.prune`` deletes them (SQLite)
+    expires_rows: bool = False
+    #: retentions [s] rows are written with (``set_retention``; 0 = kept forever)
+    raw_ttl_s: int = 0
+    power_ttl_s: int = 0
+
+    def set_retention(self, raw_s: int, power_s: int) -> None:
+        """Retention [s] of the 8-s raw and power rows written from now on (0 = forever).
+
+        On a store that ``expires_rows`` a row then expires at ``ts + retention`` (at the
+        earliest a day after it is written); elsewhere this only records the values and
+        rows stay until pruned. Rows already written keep their expiry.
+        """
+        self.raw_ttl_s, self.power_ttl_s = max(0, int(raw_s)), max(0, int(power_s))
 
     # --- lifecycle ----------------------------------------------------------------------
     @abc.abstractmethod

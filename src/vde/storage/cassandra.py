@@ -58,6 +58,7 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
     """Store in a Cassandra keyspace (default ``flukso``)."""
 
     backend = "cassandra"
+    expires_rows = True  # raw/power rows carry a TTL once set_retention is given one
 
     def __init__(self, url: DbUrl, *, connect_timeout: float = 10.0) -> None:
         self._u = url
@@ -177,9 +178,19 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
             raise StorageError(f"Cassandra error on {self.url}: {_short(exc)}") from exc
 
     def _write_partitioned(
-        self, table: str, cql: str, keys: list, buckets: np.ndarray, rows: list
+        self,
+        table: str,
+        cql: str,
+        keys: list,
+        buckets: np.ndarray,
+        rows: list,
+        retention_s: int = 0,
     ) -> None:
-        """Batch ``rows`` (wire format, sorted by bucket) per partition; index the buckets."""
+        """Batch ``rows`` (wire format, sorted by bucket) per partition; index the buckets.
+
+        ``retention_s`` > 0: the index entries of day buckets expire after their rows
+        (``cassandra_schema.index_ttl``); the rows carry their own TTL.
+        """
         self._dirty.update((table, cs.INDEX_TABLE))
         ps = self._ps(cql)
         items: list[tuple[object, Sequence | None]] = []
@@ -197,8 +208,18 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
                         batch.add(bound)
                     items.append((batch, None))
         kind = keys[0]
-        idx = self._ps("INSERT INTO {ks}.series_index (kind, id, bucket) VALUES (?, ?, ?)")
-        items += [(idx, (kind, keys[1], int(bk))) for bk in np.unique(buckets).tolist()]
+        if retention_s > 0:
+            idx = self._ps(
+                "INSERT INTO {ks}.series_index (kind, id, bucket) VALUES (?, ?, ?) USING TTL ?"
+            )
+            now = c.now_s()
+            items += [
+                (idx, (kind, keys[1], int(bk), cs.index_ttl(int(bk), retention_s, now)))
+                for bk in np.unique(buckets).tolist()
+            ]
+        else:
+            idx = self._ps("INSERT INTO {ks}.series_index (kind, id, bucket) VALUES (?, ?, ?)")
+            items += [(idx, (kind, keys[1], int(bk))) for bk in np.unique(buckets).tolist()]
         self._exec_many(items)
 
     def _buckets(self, kind: str, series_id: str, lo: int, hi: int) -> list[int]:
@@ -297,22 +318,25 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
         order = np.argsort(ts, kind="stable")
         ts, power_w, est = ts[order], power_w[order], est[order]
         days = cs.day_of(ts)
+        now = c.now_s()
         rows = cs.wire_rows(
             sensor_id.encode(),
             days.astype(">i4"),
             ts.astype(">i8"),
             power_w.astype(">f8"),
             cs.bigint(config_version),
-            cs.bigint(c.now_s()),
+            cs.bigint(now),
             est.astype(np.uint8),  # CQL boolean: one byte, 0 or 1
+            cs.row_ttls(ts, self.raw_ttl_s, now).astype(">i4"),  # 0: no TTL
         )
         self._write_partitioned(
             "raw",
             "INSERT INTO {ks}.raw (sensor_id, day, ts, power_w, config_version, inserted_ts,"
-            " estimated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " estimated) VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?",
             ["raw", sensor_id],
             days,
             rows,
+            self.raw_ttl_s,
         )
         return len(ts)
 
@@ -368,6 +392,7 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
         order = np.argsort(ts, kind="stable")
         ts = ts[order]
         days = cs.day_of(ts)
+        now = c.now_s()
         rows = cs.wire_rows(
             installation_id.encode(),
             days.astype(">i4"),
@@ -377,16 +402,18 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
                 for x in (series.p_cons, series.p_prod, series.p_tot)
             ),
             cs.bigint(config_version),
-            cs.bigint(c.now_s()),
+            cs.bigint(now),
             c.power_estimated(series)[order].astype(np.uint8),  # CQL boolean: one byte
+            cs.row_ttls(ts, self.power_ttl_s, now).astype(">i4"),  # 0: no TTL
         )
         self._write_partitioned(
             "power",
             "INSERT INTO {ks}.power (installation_id, day, ts, p_cons, p_prod, p_tot, config_version,"
-            " inserted_ts, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " inserted_ts, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
             ["power", installation_id],
             days,
             rows,
+            self.power_ttl_s,
         )
         return len(ts)
 

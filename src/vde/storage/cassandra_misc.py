@@ -76,6 +76,7 @@ class CassandraMiscMixin(Store):
                 # DDL cannot be bound; every name in it is validated (keyspace) or ours
                 self._session.execute(cql, timeout=120)
             self._add_columns(names)
+            self._use_twcs(names)
         except DriverException as exc:
             raise StorageError(f"cannot create the schema on {self.url}: {exc}") from exc
         if self.get_meta("schema_version") is None:
@@ -101,6 +102,23 @@ class CassandraMiscMixin(Store):
                     self._session.execute(
                         f"ALTER TABLE {self.keyspace}.{table} ADD {col} {cql_type}", timeout=120
                     )
+
+    def _use_twcs(self, names: list[str]) -> None:
+        """TWCS on the 8-s tables of keyspaces created before it (a tuned TWCS stays)."""
+        for table in names:
+            if table not in cs.TWCS_TABLES:
+                continue
+            rows = self._exec(
+                "SELECT compaction FROM system_schema.tables"
+                " WHERE keyspace_name = ? AND table_name = ?",
+                (self.keyspace, table),
+            )
+            if rows and not cs.is_twcs(dict(rows[0][0] or {})):
+                self._session.execute(
+                    f"ALTER TABLE {self.keyspace}.{table} WITH compaction = {cs.TWCS_CQL}",
+                    timeout=120,
+                )
+                log.info("table_compaction_changed", table=table, strategy="TWCS")
 
     def _existing_tables(self) -> set[str]:
         rows = self._exec(

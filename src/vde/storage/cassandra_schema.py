@@ -17,6 +17,11 @@ Partitions are bounded in time, so none grows without limit and no query needs
   exist: bounds, listings, info and migrate read it instead of scanning the big tables.
 
 Timestamps are bigint UTC epoch seconds (the contract's unit), never local time.
+
+Retention: ``raw`` and ``power`` use TimeWindowCompactionStrategy (1-day windows), and once
+the store is given a retention (``Store.set_retention``) their rows are written with a TTL
+so that a row expires at ``ts + retention`` (``row_ttls``: at least ``TTL_FLOOR_S``, none
+beyond Cassandra's limits); ``vde.sync.retention`` says when rows may go.
 """
 
 from __future__ import annotations
@@ -35,6 +40,74 @@ DAY_S = 86400
 INDEX_TABLE = "series_index"
 #: resolution [s] -> "month" or "year" partitions of power_rollup
 ROLLUP_PERIOD = {60: "month", 900: "month", 3600: "year", 86400: "year"}
+
+
+# --- retention: TimeWindowCompactionStrategy and TTL ----------------------------------------
+#: the 8-s tables, whose rows expire (TTL) under raw_retention / power_retention
+TWCS_TABLES = ("raw", "power")
+#: one SSTable per day of writes: a day's rows expire together, so TWCS drops whole files
+#: instead of compacting tombstones (about 30-400 windows for retentions of 1-12 months)
+TWCS_OPTIONS = {
+    "class": "TimeWindowCompactionStrategy",
+    "compaction_window_unit": "DAYS",
+    "compaction_window_size": "1",
+}
+TWCS_CQL = "{" + ", ".join(f"'{k}': '{v}'" for k, v in TWCS_OPTIONS.items()) + "}"
+#: Cassandra refuses a TTL above 20 years ...
+MAX_TTL_S = 630_720_000
+#: ... and an expiry after 2038-01-19T03:14:06Z on 4.x-compatible storage (5.0's default
+#: storage_compatibility_mode); rows that would expire later get no TTL (prune deletes them)
+MAX_EXPIRY_TS = 2_147_483_646
+#: kept below that limit, as the server's clock may run ahead of ours [s]
+EXPIRY_MARGIN_S = 86400
+#: a row already past its retention when written (a backfill) lives this long: its 1-min
+#: rollup is written by the same sync, and a failed power recompute is retried well within
+TTL_FLOOR_S = 86400
+#: a series_index entry outlives its partition's last row by this much, so prune still
+#: finds (and deletes) rows written without TTL before a retention was set [s]
+INDEX_TTL_MARGIN_S = 2 * 86400
+
+
+def row_ttls(ts: np.ndarray, retention_s: int, now: int) -> np.ndarray:
+    """TTL [s] per row so that a row written at ``now`` expires at ``ts + retention_s``.
+
+    Parameters
+    ----------
+    ts : numpy.ndarray
+        Row timestamps [UTC epoch s].
+    retention_s : int
+        Retention [s]; 0 keeps rows forever (TTL 0: no expiry).
+    now : int
+        Wall-clock time of the write [UTC epoch s] (Cassandra counts a TTL from it).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 TTLs [s]: at least ``TTL_FLOOR_S``; 0 where no TTL is used (no retention,
+        or an expiry beyond Cassandra's limits, left to prune).
+    """
+    ts = np.asarray(ts, dtype=np.int64)
+    if retention_s <= 0:
+        return np.zeros(len(ts), np.int64)
+    ttl = np.maximum(ts + int(retention_s) - int(now), TTL_FLOOR_S)
+    beyond = (ttl > MAX_TTL_S) | (int(now) + ttl > MAX_EXPIRY_TS - EXPIRY_MARGIN_S)
+    return np.where(beyond, 0, ttl).astype(np.int64)
+
+
+def index_ttl(day: int, retention_s: int, now: int) -> int:
+    """TTL [s] of the series_index entry of day partition ``day``: past its last row's."""
+    if retention_s <= 0:
+        return 0
+    ttl = int(row_ttls(np.array([(day + 1) * DAY_S]), retention_s, now)[0])
+    if ttl == 0:
+        return 0
+    ttl += INDEX_TTL_MARGIN_S
+    return 0 if ttl > MAX_TTL_S or now + ttl > MAX_EXPIRY_TS - EXPIRY_MARGIN_S else ttl
+
+
+def is_twcs(compaction: dict) -> bool:
+    """Whether a table's ``system_schema.tables.compaction`` map is TWCS (any window)."""
+    return str(compaction.get("class", "")).endswith("TimeWindowCompactionStrategy")
 
 
 def day_of(ts: np.ndarray | int) -> np.ndarray | int:
@@ -73,11 +146,12 @@ def ddl(ks: str) -> dict[str, str]:
         " PRIMARY KEY ((version_id), installation_id, sensor_id))",
         "raw": f"CREATE TABLE IF NOT EXISTS {ks}.raw (sensor_id text, day int, ts bigint, power_w double,"
         " config_version bigint, inserted_ts bigint, estimated boolean,"
-        " PRIMARY KEY ((sensor_id, day), ts)) WITH CLUSTERING ORDER BY (ts ASC)",
+        " PRIMARY KEY ((sensor_id, day), ts)) WITH CLUSTERING ORDER BY (ts ASC)"
+        f" AND compaction = {TWCS_CQL}",
         "power": f"CREATE TABLE IF NOT EXISTS {ks}.power (installation_id text, day int, ts bigint,"
         " p_cons double, p_prod double, p_tot double, config_version bigint, inserted_ts bigint,"
         " estimated boolean, PRIMARY KEY ((installation_id, day), ts))"
-        " WITH CLUSTERING ORDER BY (ts ASC)",
+        f" WITH CLUSTERING ORDER BY (ts ASC) AND compaction = {TWCS_CQL}",
         "raw_missing": f"CREATE TABLE IF NOT EXISTS {ks}.raw_missing (sensor_id text, start_ts bigint,"
         " end_ts bigint, found_ts bigint, PRIMARY KEY ((sensor_id), start_ts))",
         "group": f'CREATE TABLE IF NOT EXISTS {ks}."group" (bucket int, installation_id text,'

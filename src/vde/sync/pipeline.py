@@ -308,6 +308,8 @@ async def arun_sync(
     """
     now = int(now_ts) if now_ts is not None else wall_now()
     started = time.perf_counter()
+    # Cassandra writes 8-s rows with a TTL from these (vde.sync.retention)
+    store.set_retention(settings.raw_retention, settings.power_retention)
     lock = "sync" if shard is None else shard.lock_name
     with store.lock(lock, LOCK_TTL_S):
         # a worker may take the lease just after another finished the shard: done is done

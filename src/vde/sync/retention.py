@@ -11,6 +11,20 @@ Runs from ``vde db prune`` and at the end of each sync. After it, charts over lo
 and daily alerts read the rollups; a recompute (configuration import) never reaches before
 the pruned instant (``pruned_before``), which would otherwise rewrite those rollups from
 the raw rows that are gone.
+
+On Cassandra the sync also writes raw and power rows with a TTL (``Store.set_retention``,
+tables on TimeWindowCompactionStrategy: ``vde.storage.cassandra_schema``), so they expire
+by themselves at ``ts + retention`` without delete tombstones. The rule that keeps rollups
+whole: a row's TTL is never under a day (``TTL_FLOOR_S``), even for a row already older
+than its retention when written (a backfill); the sync writes the 1-min rollups of what it
+wrote in the same round (sharded: as soon as the installation's sensors are done), and a
+failed recompute is retried by the next rounds, well within that day. Prune still runs:
+it deletes rows the TTL does not cover (written before the retention was set, or expiring
+after Cassandra's limit) once their rollups exist, and it moves ``pruned_before`` up to
+``now - retention`` since rows before that may have expired.
+
+Limit (both backends): data that arrives later than the retention for one sensor of a
+group recomputes that group's power over a range whose other sensors' raw rows are gone.
 """
 
 from __future__ import annotations
@@ -138,6 +152,9 @@ def prune(
             _delete_days(store.delete_raw, sid, int(b[0]), bound)
             rep.raw[sid] = bound
         _raise_meta(store, RAW_PRUNED_META, max(rep.raw.values(), default=None))
+        if store.expires_rows and store.raw_ttl_s > 0:
+            # rows written with a TTL may be gone before now - retention, pruned or not
+            _raise_meta(store, RAW_PRUNED_META, int(now_ts) - store.raw_ttl_s)
     if power_retention > 0:
         cutoff = int(now_ts) - int(power_retention)
         for inst in store.power_installations():
@@ -152,6 +169,8 @@ def prune(
             _delete_days(store.delete_power, inst, int(b[0]), bound)
             rep.power[inst] = bound
         _raise_meta(store, POWER_PRUNED_META, max(rep.power.values(), default=None))
+        if store.expires_rows and store.power_ttl_s > 0:
+            _raise_meta(store, POWER_PRUNED_META, int(now_ts) - store.power_ttl_s)
     if rep.raw or rep.power:
         log.info(
             "retention_pruned",

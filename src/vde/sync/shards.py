@@ -168,6 +168,7 @@ async def arun_worker(
     if config is None:
         raise NotFoundError("no configuration imported yet (run: vde config import PATH)")
     report = SyncReport(mode="auto", now_ts=now, config_version=config.version_id)
+    store.set_retention(settings.raw_retention, settings.power_retention)
     timings: dict[str, float] = {}
     own = client is None
     if own:
