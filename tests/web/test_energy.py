@@ -233,9 +233,45 @@ def test_costs_apply_the_day_and_night_import_prices_per_hour(priced):
     assert none["totals"]["cost"] == {"import_eur": None, "export_eur": None, "net_eur": None}
 
 
+def test_previous_period_and_last_year_carry_their_costs(priced):
+    """The day after DAY compares with DAY (previous period), and DAY a year later compares
+    with DAY (same period last year): both comparisons carry DAY's own euros."""
+    own = energy(priced)["totals"]["cost"]
+    assert own["import_eur"] > 0
+    after = energy(priced, day=(DAY + timedelta(days=1)).isoformat())
+    assert after["previous"]["cost"] == own
+    assert after["last_year"]["cost"] == {"import_eur": None, "export_eur": None, "net_eur": None}
+    # no euros this day: no change to give, but the keys are there for the cards
+    assert after["changes"]["net_eur"] == {"previous": None, "last_year": None}
+    later = energy(priced, day=DAY.replace(year=DAY.year + 1).isoformat())
+    assert later["last_year"]["cost"] == own
+    # DAY itself against the empty day before: no relative change from nothing
+    d = energy(priced)
+    assert d["previous"]["cost"]["net_eur"] is None
+    assert d["changes"]["import_eur"]["previous"] is None
+
+
+def test_energy_csv_has_cost_columns_when_tariffs_are_set(priced):
+    r = priced.get(f"/api/installations/CDB001/energy.csv?period=day&date={D}&lang=nl")
+    rows = list(csv.reader(io.StringIO(r.text), delimiter=";"))
+    assert rows[0][-4:] == ["coverage", "import_eur", "export_eur", "net_eur"]
+    bars = energy(priced)["bars"]["cost"]
+    for h, row in enumerate(rows[1:]):
+        got = [float(c.replace(",", ".")) if c else None for c in row[-3:]]
+        assert got == [bars[k][h] for k in ("import_eur", "export_eur", "net_eur")], h
+        assert all("." not in c for c in row[-3:])  # the page's decimal comma
+        assert not any(c.startswith("-") and not c.strip("-0,") for c in row)  # no -0,00
+    gap = rows[1 + GAP[0] // 3600]
+    assert gap[-3:] == ["", "", ""]  # no data: no euros either
+    en = priced.get(f"/api/installations/CDB001/energy.csv?period=day&date={D}&lang=en").text
+    assert en.splitlines()[0].endswith(",coverage,import_eur,export_eur,net_eur")
+
+
 def test_without_tariffs_there_are_no_costs(alice):
     d = energy(alice)
     assert "cost" not in d["bars"] and "cost" not in d["totals"]
+    assert "cost" not in d["previous"] and "cost" not in d["last_year"]
+    assert "net_eur" not in d["changes"]
 
 
 def test_group_power_curve_shows_buckets_where_one_home_has_data(alice):

@@ -33,6 +33,9 @@ from vde.web.neighbours import neighbours_json, received_per_bar
 from vde.web.ranges import JSON, Range, RangeDep
 from vde.web.series import ChartSeries, period_bounds, read_chart
 
+#: Cost columns [EUR] (only where tariffs are set): import paid, export earned, net.
+COST_FIELDS = ("import_eur", "export_eur", "net_eur")
+
 #: Mounted under /api by ``vde.web.api`` (which holds the session dependency).
 router = APIRouter()
 
@@ -100,6 +103,14 @@ def energy(
         costs = bar_costs(store, members or (installation_id,), sets[0], tariff)
         bars_json["cost"] = {k: np.round(v, 2) + 0.0 for k, v in costs.items()}
         totals["cost"] = cost_totals(costs)
+        # the comparisons in EUR too: same tariffs applied to the other periods' slots
+        done: dict[int, dict] = {}  # a year's previous period is last year: priced once
+        for other, bars in zip((previous, last_year), sets[1:], strict=False):
+            if other is not None:
+                if id(bars) not in done:
+                    ids = members or (installation_id,)
+                    done[id(bars)] = cost_totals(bar_costs(store, ids, bars, tariff))
+                other["cost"] = done[id(bars)]
     if inst.kind == "home":  # energy from the community's stored sharing runs
         _add_neighbours(request, installation_id, sets[0], bars_json, totals)
     changes = {
@@ -109,6 +120,12 @@ def energy(
         }
         for k in BAR_FIELDS
     }
+    if tariff is not None:
+        for k in COST_FIELDS:
+            changes[k] = {
+                "previous": change(totals["cost"][k], previous["cost"][k]) if previous else None,
+                "last_year": change(totals["cost"][k], last_year["cost"][k]) if last_year else None,
+            }
     return JSON(
         {
             "installation": inst.as_json(),
@@ -248,21 +265,26 @@ def energy_csv(
     sep: SepQ = None,
 ) -> Response:
     """kWh per bar: consumed, produced (positive), imported, exported, self-consumed, and the
-    bar's coverage [0..1]; empty cells where a bar has no data."""
+    bar's coverage [0..1]; where tariffs are set, the bar's import cost, export revenue and
+    net cost [EUR]. Empty cells where a bar has no data."""
     installation(request, installation_id)
     u = _bars_unit(rng, unit)
-    b = energy_bars(request.app.state.store, installation_id, rng.start, rng.end, u)
+    store = request.app.state.store
+    b = energy_bars(store, installation_id, rng.start, rng.end, u)
     fs, mark = _dialect(request, lang, sep)
     with np.errstate(divide="ignore", invalid="ignore"):
         cov = np.where(b.expected > 0, np.minimum(b.n / b.expected, 1.0), np.nan)
     tag = range_tag(rng.start, rng.end, rng.period, rng.day.isoformat() if rng.day else None)
+    tariff = Tariff.from_settings(request.app.state.settings)
+    costs = bar_costs(store, (installation_id,), b, tariff) if tariff is not None else {}
     return csv_response(
-        ["start", "end", *BAR_FIELDS, "coverage"],
+        ["start", "end", *BAR_FIELDS, "coverage", *costs],
         [
             local_iso(b.ts),
             local_iso(b.end),
             *(cells(b.kwh[k], 3, mark) for k in BAR_FIELDS),
             cells(cov, 4, mark),
+            *(cells(v, 2, mark) for v in costs.values()),
         ],
         f"{installation_id}_energy_{tag}_{u}.csv",
         fs,

@@ -196,10 +196,18 @@ function showCards(d) {
   // costs, only where tariffs are set: net on consumption, paid on import, earned on export
   const cost = tot.cost;
   const eurs = { consumed: cost?.net_eur, imported: cost?.import_eur, exported: cost?.export_eur };
+  const costKey = { consumed: "net_eur", imported: "import_eur", exported: "export_eur" };
   for (const [card, v] of Object.entries(eurs)) {
     const show = v !== undefined && v !== null;
     $(`eur-${card}`).textContent = show ? t(`eur.${card}`, { v: eur.format(v) }) : "";
     $(`eur-${card}`).classList.toggle("d-none", !show);
+    // the same tariffs over the previous period and the same period last year
+    const others = [["previous", d.previous], ["lastyear", d.last_year]]
+      .map(([k, o]) => [k, o?.cost?.[costKey[card]]])
+      .filter(([, e]) => e !== undefined && e !== null)
+      .map(([k, e]) => t(`eurcmp.${k}`, { v: eur.format(e) }));
+    $(`eurcmp-${card}`).textContent = others.join(" · ");
+    $(`eurcmp-${card}`).classList.toggle("d-none", !others.length);
   }
   for (const key of ["self_consumption", "self_sufficiency"]) {
     $(`val-${key}`).textContent = tot[key] === null ? "–" : pct.format(tot[key]);
