@@ -37,7 +37,7 @@ ALL_ENDPOINTS = (
 def test_every_api_endpoint_needs_a_session(anon, url):
     r = anon.get(url)
     assert r.status_code == 401
-    assert r.json() == {"detail": "log in first"}
+    assert r.json() == {"detail": "Connectez-vous d'abord.", "code": "login_required"}
 
 
 @pytest.mark.parametrize("url", ["/", "/i/CDB001", "/admin"])
@@ -73,41 +73,53 @@ def test_security_headers_on_every_response(anon, url):
 def test_other_members_installation_is_404_like_a_missing_one(alice, endpoint, other):
     r = alice.get(endpoint.format(i=other))
     assert r.status_code == 404
-    assert r.json() == {"detail": "no such installation"}
+    assert r.json()["code"] == "no_installation"
+    assert r.json()["detail"] == "Cette installation n'existe pas ou ne vous est pas accessible."
 
 
 def test_compare_with_a_group_not_visible_is_404_and_with_a_home_422(alice, app):
     assert alice.get(f"/api/installations/CDB001/series?date={D}&compare=CDBA09").status_code == 404
     r = alice.get(f"/api/installations/CDB001/series?date={D}&compare=CDB001")
     assert r.status_code == 422
-    assert "not a group" in r.json()["detail"]
+    assert r.json()["code"] == "not_a_group"
+    assert r.json()["detail"].startswith("« CDB001 » n'est pas un groupe de logements")
 
 
 @pytest.mark.parametrize(
-    ("query", "message"),
+    ("query", "code", "message"),
     [
-        ("start=2026-06-15", "give both start and end"),
-        ("start=abc&end=2026-06-16", "not a date"),
-        ("start=2026-06-16&end=2026-06-15", "end must be after start"),
-        ("start=2000-01-01&end=2026-01-01", "range too long"),
-        ("period=decade", "period"),
-        ("date=2026-13-45", "date"),
-        ("date=9999-12-31&period=year", "date out of range"),
-        ("period=day&start=2026-06-15&end=2026-06-16", "give both start and end, or period"),
+        ("start=2026-06-15", "range_both", "Give both start and end, or period and date."),
+        ("start=abc&end=2026-06-16", "bad_instant", "'abc' is not a date, time or duration"),
+        ("start=2026-06-16&end=2026-06-15", "range_order", "end must be after start."),
+        ("start=2000-01-01&end=2026-01-01", "range_too_long", "Range too long: at most 8 years."),
+        ("period=decade", "invalid", "'period': 'decade' is not accepted; use one of: day, week"),
+        (
+            "date=2026-13-45",
+            "invalid",
+            "'date': '2026-13-45' is not a valid date; write YYYY-MM-DD",
+        ),
+        ("date=9999-12-31&period=year", "date_out_of_range", "Date out of range: 9999-12-31."),
+        ("period=day&start=2026-06-15&end=2026-06-16", "range_both", "Give both start and end"),
     ],
 )
-def test_bad_parameters_are_422_with_a_message(alice, query, message):
+def test_bad_parameters_are_422_with_a_message(alice, query, code, message):
     for path in ("series", "totals", "series.csv"):
-        r = alice.get(f"/api/installations/CDB001/{path}?{query}")
+        r = alice.get(
+            f"/api/installations/CDB001/{path}?{query}", headers={"accept-language": "en"}
+        )
         assert r.status_code == 422, (path, query)
-        assert message in r.json()["detail"]
+        assert r.json()["code"] == code and message in r.json()["detail"]
 
 
 def test_raw_csv_needs_a_valid_day(alice):
-    assert "day" in alice.get("/api/installations/CDB001/raw.csv").json()["detail"]
+    r = alice.get("/api/installations/CDB001/raw.csv", headers={"accept-language": "en"})
+    assert r.json()["detail"] == "Parameter 'day' is missing: give it."
+    assert r.json()["errors"] == [
+        {"loc": ["query", "day"], "type": "missing", "msg": r.json()["detail"]}
+    ]
     assert alice.get("/api/installations/CDB001/raw.csv?day=15/06/2026").status_code == 422
     r = alice.get("/api/installations/CDB001/raw.csv?day=9999-12-31")
-    assert r.status_code == 422 and "out of range" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["code"] == "day_out_of_range"
 
 
 def test_me_and_installations_list_what_the_login_may_see(alice):

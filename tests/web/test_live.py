@@ -145,7 +145,8 @@ def test_streams_are_capped_per_login_and_in_total(members):
             a2 = open_stream("alice", "CDB001")
             assert a1.status_code == a2.status_code == 200
             r = clients["alice"].get("/api/installations/CDB001/live")
-            assert r.status_code == 429 and "at most 2" in r.json()["detail"]
+            assert r.status_code == 429 and r.json()["code"] == "live_per_login"
+            assert "au plus 2 par identifiant" in r.json()["detail"]
             assert "script-src 'self'" in r.headers["content-security-policy"]
             assert open_stream("bob", "CDB002").status_code == 200
             r = clients["carol"].get("/api/installations/CDB003/live")

@@ -23,7 +23,8 @@ from vde.settings import Settings
 from vde.storage.base import Store
 from vde.web import api, live, pages, sharing
 from vde.web.auth import LoginGuard, Sessions, secret_key
-from vde.web.i18n import Translations
+from vde.web.i18n import Translations, choose_language
+from vde.web.i18n.errors import translate_detail, validation_messages
 from vde.web.render import render
 from vde.web.tasks import PeriodicTasks
 
@@ -107,27 +108,30 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = getattr(exc, "headers", None)
+        # the detail in the reader's language, with a code that stays the same in every one
+        code, message = translate_detail(
+            request.app.state.i18n, choose_language(request), exc.status_code, exc.detail
+        )
         if _is_api(request) or request.url.path == "/openapi.json":
-            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
+            return JSONResponse({"detail": message, "code": code}, exc.status_code, headers=headers)
         if exc.status_code == 401:
             nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(nxt, safe='/')}", 303)
         return render(
             request,
             "error.html",
-            {"status": exc.status_code, "message": exc.detail},
+            {"status": exc.status_code, "message": message},
             status_code=exc.status_code,
             headers=headers,
         )
 
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'] if p not in ('query', 'path', 'body'))}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        message = "; ".join(problems) or "invalid request"
+        i18n, lang = request.app.state.i18n, choose_language(request)
+        # each problem as a sentence in the reader's language naming the parameter
+        errors = validation_messages(i18n, lang, exc.errors())
+        message = " ".join(e["msg"] for e in errors) or i18n.get(lang, "err.v.request")
         if _is_api(request):
-            return JSONResponse({"detail": message, "errors": jsonable(exc.errors())}, 422)
+            return JSONResponse({"detail": message, "code": "invalid", "errors": errors}, 422)
         return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
 
     async def vde_error(request: Request, exc: VdeError) -> Response:
@@ -139,11 +143,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(VdeError, vde_error)
-
-
-def jsonable(errors: list) -> list:
-    """Validation errors without their ``ctx``/``input`` (may hold exceptions or secrets)."""
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
 
 
 def create_app(
