@@ -104,6 +104,11 @@ class Fleet:
         self.now_ts = now_ts
         self.unequipped = unequipped
         self._by_id = {s.sensor_id: s for s in sensors}
+        # by home: config_rows of a 5,000-home fleet would otherwise scan every sensor
+        # for every home of every installation (quadratic: minutes)
+        self._by_home: dict[str, list[SimSensor]] = {}
+        for s in sensors:
+            self._by_home.setdefault(s.home_id, []).append(s)
         self.meter = Meter(self)
 
     # --- construction ----------------------------------------------------------------
@@ -203,7 +208,7 @@ class Fleet:
         return sensor_id in self._by_id
 
     def sensors_of(self, home_id: str) -> list[SimSensor]:
-        return [s for s in self.sensors if s.home_id == home_id]
+        return list(self._by_home.get(home_id, ()))
 
     # --- configuration ---------------------------------------------------------------
 
