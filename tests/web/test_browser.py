@@ -169,8 +169,17 @@ def test_member_journey(site, page, shots):
     page.click("#prev")
     page.wait_for_selector("#nodata:not(.d-none)")
     assert text(page, "#val-consumed") == "–" and text(page, "#val-self_consumption") == "–"
+    # the day after: its previous period (DAY) in euros on the cards, same tariffs
     page.click("#next")
     wait_chart(page, view="energy", bars=24)
+    page.click("#next")
+    page.wait_for_selector("#eurcmp-imported:not(.d-none)")
+    prev_eur = f"période précédente : {fr(cost['import_eur'], 2)} €"
+    assert text(page, "#eurcmp-imported") == prev_eur
+    assert text(page, "#eurcmp-exported") == f"période précédente : {fr(cost['export_eur'], 2)} €"
+    page.click("#prev")
+    wait_chart(page, view="energy", bars=24)
+    page.wait_for_selector("#eurcmp-imported.d-none", state="attached")
 
     # the group's per-home average in numbers, the previous period as ghost bars
     page.select_option("#compare", "CDBA01")
@@ -309,6 +318,21 @@ def test_phone_journey(site, browser, shots):
         page.wait_for_selector(f"{legend}:has-text('13:00')")
         axe(page, url)
         shot(page, shots, "08-phone-day-nl")
+        # two fingers spread from 40-60 % to 20-80 % of the chart: 09:36 and 14:24, first
+        # under them, stay under them, so the chart shows 08:00-16:00 in 15-min bars
+        day_start = int(page.get_attribute("#chart", "data-start"))
+        pinch(page, (0.40, 0.60), (0.20, 0.80))
+        wait_chart(page, view="energy", unit="15min")
+        start = int(page.get_attribute("#chart", "data-start"))
+        end = int(page.get_attribute("#chart", "data-end"))
+        assert abs(start - (day_start + 8 * 3600)) < 600, start - day_start
+        assert abs(end - (day_start + 16 * 3600)) < 600, end - day_start
+        assert page.is_visible("#unzoom")
+        shot(page, shots, "08-phone-pinch-zoom")
+        # pinching back out past the whole day shows the day's hourly bars again
+        pinch(page, (0.30, 0.70), (0.47, 0.53))
+        wait_chart(page, view="energy", unit="hour", bars=24)
+        assert page.is_hidden("#unzoom")
         # on the power curve a swipe across the chart zooms (touch events through CDP)
         page.click("label[for=view-power]")
         wait_chart(page, view="power", points=1440)
@@ -345,6 +369,27 @@ def test_phone_journey(site, browser, shots):
         assert page.errors == []
     finally:
         context.close()
+
+
+def pinch(page, start: tuple[float, float], end: tuple[float, float], steps: int = 6) -> None:
+    """Two fingers on the chart moving from ``start`` to ``end`` (fractions of its width),
+    as a touch screen sends them (CDP Input.dispatchTouchEvent)."""
+    over = page.locator("#chart .u-over").bounding_box()
+    y = over["y"] + over["height"] / 2
+
+    def points(fa: float, fb: float) -> list[dict]:
+        return [
+            {"x": over["x"] + over["width"] * f, "y": y, "id": i} for i, f in enumerate((fa, fb))
+        ]
+
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points(*start)})
+    for k in range(1, steps + 1):
+        fa = start[0] + (end[0] - start[0]) * k / steps
+        fb = start[1] + (end[1] - start[1]) * k / steps
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": points(fa, fb)})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
 
 
 def test_live_update_while_today_is_shown(site, page, shots):

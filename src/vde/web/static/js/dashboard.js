@@ -3,6 +3,7 @@
 // No inline script anywhere (CSP script-src 'self'): the page hands over its data in a JSON
 // <script type="application/json" id="boot"> element. Text goes in with textContent only.
 /* global uPlot */
+import { attachTouch as touchGestures } from "./touch.js";
 
 const TZ = "Europe/Brussels";
 const boot = JSON.parse(document.getElementById("boot").textContent);
@@ -272,6 +273,7 @@ function showCompare(c) {
 }
 
 function show(d, power) {
+  if (!state.zoom) periodSpan = [d.start, d.end];
   $("range-label").textContent = rangeLabel(d) + (state.zoom ? ` (${t("zoomed")})` : "");
   $("unzoom").classList.toggle("d-none", !state.zoom);
   showCards(d);
@@ -295,6 +297,8 @@ function show(d, power) {
   el.dataset.view = state.view;
   el.dataset.unit = d.bars.unit;
   el.dataset.bars = String(d.bars.ts.length);
+  el.dataset.start = String(d.start); // the range shown [UTC epoch s], for tests and tools
+  el.dataset.end = String(d.end);
   if (power) {
     el.dataset.points = String(power.ts.length);
     el.dataset.resolution = String(power.resolution_s);
@@ -344,33 +348,28 @@ function place(u) {
 
 let touched = false;
 let tappedIdx = null;
+let periodSpan = null; // [start, end] of the period shown when not zoomed [s]
 
-// Touch: a finger moves the cursor (the legend is the tooltip); a second tap opens the bar.
+// Touch (touch.js): a finger moves the cursor (the legend is the tooltip) and a second tap
+// opens a bar; on the power curve a swipe zooms to the swiped span; two fingers pinch to
+// zoom in (bars become 15-min bars, the curve gets finer) or back out to the period.
 function attachTouch(u) {
-  const over = u.over;
-  const move = (ev) => {
-    const tch = ev.touches[0];
-    if (!tch) return;
-    const r = over.getBoundingClientRect();
-    u.setCursor({ left: tch.clientX - r.left, top: tch.clientY - r.top });
-  };
-  let startX = null;
-  over.addEventListener("touchstart", (ev) => {
-    touched = true;
-    startX = ev.touches[0] ? ev.touches[0].clientX : null;
-    move(ev);
-  }, { passive: true });
-  over.addEventListener("touchmove", move, { passive: true });
-  // on the power curve a one-finger swipe across the chart zooms to the swiped span
-  over.addEventListener("touchend", (ev) => {
-    const tch = ev.changedTouches[0];
-    if (state.view !== "power" || startX === null || !tch || Math.abs(tch.clientX - startX) < 30) return;
-    const r = over.getBoundingClientRect();
-    const a = u.posToVal(Math.min(startX, tch.clientX) - r.left, "x");
-    const b = u.posToVal(Math.max(startX, tch.clientX) - r.left, "x");
-    state.zoom = { start: Math.floor(a), end: Math.max(Math.ceil(b), Math.floor(a) + 120) };
-    load();
-  }, { passive: true });
+  touchGestures(u, {
+    touch: () => { touched = true; },
+    swipe: (a, b) => { if (state.view === "power") zoomTo(a, b); },
+    pinch: (a, b) => {
+      if (b - a < (u.scales.x.max - u.scales.x.min)) { zoomTo(a, b); return; }
+      if (!state.zoom) return; // the whole period is shown already
+      if (periodSpan && a <= periodSpan[0] && b >= periodSpan[1]) go({}); // back to the period
+      else zoomTo(Math.max(a, periodSpan ? periodSpan[0] : a), Math.min(b, periodSpan ? periodSpan[1] : b));
+    },
+  });
+}
+
+function zoomTo(a, b) {
+  const start = Math.round(a / 60) * 60; // whole minutes read better than 07:59:43
+  state.zoom = { start, end: Math.max(Math.round(b / 60) * 60, start + 120) };
+  load();
 }
 
 function drawBars(d) {
