@@ -6,6 +6,7 @@ import pytest
 
 from vde.models import MissingInterval
 from vde.web.admin import missing_share
+from vde.web.i18n import LANGUAGES
 
 
 def _m(a: int, b: int) -> MissingInterval:
@@ -92,6 +93,23 @@ def test_admin_page_lists_current_sensors_health_and_translated_alerts(admin_sit
     page_nl = root.get("/admin?lang=nl").text
     assert "Ontbrekende gegevens" in page_nl and "beheerder" in page_nl
     root.get("/admin?lang=fr")
+
+
+def test_config_lint_warnings_are_in_the_pages_language(admin_site):
+    """The seeded homes count their PV in Network beside a grid clamp: the warning is
+    translated, names the sensors (with their home inside a group) and the fix."""
+    import html
+
+    _, root, _ = admin_site
+    pages = {lang: html.unescape(root.get(f"/admin?lang={lang}").text) for lang in LANGUAGES}
+    root.get("/admin?lang=fr")
+    assert "PV compté dans Network" in pages["fr"] and "videz Network pour PV" in pages["fr"]
+    assert "CDB001 / PV et CDB002 / PV compté dans Network" not in pages["fr"]  # one per home
+    assert "CDB001 / PV compté dans Network" in pages["fr"]
+    assert "PV meegeteld in Network" in pages["nl"] and "maak Network leeg" in pages["nl"]
+    assert "PV counted in Network" in pages["en"]
+    for lang in ("fr", "nl"):
+        assert "counted in Network" not in pages[lang], lang
 
 
 def test_acknowledge_moves_an_alert_out_of_the_open_ones(admin_site):

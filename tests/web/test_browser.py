@@ -165,6 +165,13 @@ def test_member_journey(site, page, shots):
     axe(page, url)
     shot(page, shots, "02-home-day-bars")
 
+    # a day the server cannot show: its reason, in French, says what to do
+    set_date(page, "2500-01-01")
+    page.wait_for_selector("#nodata:has-text('Date hors limites : 2500-01-01.')")
+    assert "erreur 422" in text(page, "#nodata") and "entre 1900 et 2199" in text(page, "#nodata")
+    set_date(page, DAY.isoformat())
+    page.wait_for_selector("#nodata", state="hidden")
+
     # a day without data: dashes, never 0,0 kWh
     page.click("#prev")
     page.wait_for_selector("#nodata:not(.d-none)")
@@ -365,6 +372,12 @@ def test_phone_journey(site, browser, shots):
         page.wait_for_selector("#notice:not(.d-none)")
         assert "2026-02-28" in page.inner_text("#notice")
         assert page.input_value("#date") == "2026-02-28"
+        page.goto(url + "/i/CDB001?period=day&date=2500-06-15")  # beyond the supported years
+        page.wait_for_selector("#notice:not(.d-none)")
+        assert "2199-12-30" in page.inner_text("#notice")
+        assert page.input_value("#date") == "2199-12-30"
+        page.wait_for_selector("#nodata:not(.d-none)")
+        assert "(fout" not in page.inner_text("#nodata")  # a day without data, not an error
         shot(page, shots, "10-phone-bad-date")
         assert page.errors == []
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vde.processing.configlint import CODES as LINT_CODES
 from vde.web.i18n import LANGUAGES, Translations
 
 WEB = Path(__file__).resolve().parents[2] / "src" / "vde" / "web"
@@ -31,6 +32,7 @@ def test_every_key_the_templates_and_script_use_exists():
         f"period.{p}" for p in ("day", "week", "month", "year")
     }
     used |= {f"error.{s}" for s in (403, 404, 422, 429)}
+    used |= {f"lint.{c}" for c in LINT_CODES}  # the admin page's configuration warnings
     for key in (
         "consumed",
         "produced",

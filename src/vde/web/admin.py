@@ -73,13 +73,18 @@ def installations_config(store: Store) -> dict:
         return {"version_id": None, "installations": []}
     out = []
     findings: dict[str, list[str]] = {}
+    coded: dict[str, list[dict]] = {}  # the same by code, for pages in the reader's language
     for f in lint(config.rows):  # wiring the Function names contradict (config lint)
         findings.setdefault(f.installation_id, []).append(f"{f.message} — {f.hint}")
+        coded.setdefault(f.installation_id, []).append(
+            {"code": f.code, "column": f.column, "functions": list(f.functions)}
+        )
     for inst in config.installations():
         out.append(
             {
                 "installation_id": inst,
                 "lint": findings.get(inst, []),
+                "lint_codes": coded.get(inst, []),
                 "sensors": [
                     {k: v for k, v in r.public_fields().items() if k != "installation_id"}
                     for r in sorted(config.rows_of(inst), key=lambda r: r.sensor_id)

@@ -43,17 +43,24 @@ function todayLocal() {
   return new Intl.DateTimeFormat("en-CA", { timeZone: TZ }).format(new Date());
 }
 
+// The days the server can show (vde.timeutil.check_day): a day outside becomes the nearest.
+const FIRST_DAY = "1900-01-02";
+const LAST_DAY = "2199-12-30";
+
 // A date from the URL: a valid day as is; an impossible one (2026-02-30) becomes the nearest
-// valid day of that month; anything else today. Returns [day, corrected?].
+// valid day of that month, one beyond the supported years the nearest supported day;
+// anything else today. Returns [day, corrected?].
 function urlDate(raw) {
   if (raw === null || raw === "") return [todayLocal(), false];
   const m = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(raw);
-  if (!m || Number(m[1]) < 1900 || Number(m[1]) > 2999) return [todayLocal(), true];
+  if (!m) return [todayLocal(), true];
   const y = Number(m[1]);
   const mo = Math.min(12, Math.max(1, Number(m[2])));
   const last = new Date(Date.UTC(y, mo, 0)).getUTCDate();
   const d = Math.min(last, Math.max(1, Number(m[3])));
-  const iso = `${m[1]}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  let iso = `${m[1]}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  if (iso < FIRST_DAY) iso = FIRST_DAY;
+  else if (iso > LAST_DAY) iso = LAST_DAY;
   return [iso, iso !== raw];
 }
 
@@ -122,7 +129,14 @@ function query() {
 async function getJson(url) {
   const r = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
   if (r.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return null; }
-  if (!r.ok) throw new Error(String(r.status));
+  if (!r.ok) {
+    // the API's detail is in the page's language (vde.web.i18n.errors): show it
+    let detail = "";
+    try { detail = (await r.json()).detail || ""; } catch { /* not JSON */ }
+    const err = new Error(String(r.status));
+    err.detail = detail;
+    throw err;
+  }
   return r.json();
 }
 
@@ -140,7 +154,7 @@ async function load() {
       wantPower ? getJson(`${API}/series?${q}`) : Promise.resolve(null),
     ]);
   } catch (e) {
-    if (seq === loadSeq) { $("loading").classList.add("d-none"); showError(e.message); }
+    if (seq === loadSeq) { $("loading").classList.add("d-none"); showError(e.message, e.detail); }
     return;
   }
   if (seq !== loadSeq || energy === null) return; // a newer request is on its way
@@ -151,9 +165,9 @@ async function load() {
   loadNow();
 }
 
-function showError(status) {
+function showError(status, detail) {
   const box = $("nodata");
-  box.textContent = t("error", { status });
+  box.textContent = t("error", { status }) + (detail ? ` ${detail}` : "");
   box.classList.remove("d-none");
 }
 
