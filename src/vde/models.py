@@ -113,7 +113,8 @@ class RawSeries:
 
 @dataclass
 class PowerSeries:
-    """Power of one installation on the 8-s grid (rows only where every sensor had data)."""
+    """Power of one installation on the 8-s grid: a home's rows only where every sensor had
+    data, a group's where at least one member home is complete (see ``homes``)."""
 
     ts: np.ndarray  # int64 [UTC epoch s]
     p_cons: np.ndarray  # float64 [W], >= 0 normally
@@ -122,6 +123,13 @@ class PowerSeries:
     #: bool per row (one 8-s slot): True when some sensor's power there is estimated, so
     #: ``estimated.sum()`` is the number of estimated 8-s slots; None = all measured
     estimated: np.ndarray | None = None
+    #: a group's rows: int64 per row, how many member homes the slot counts (a group slot
+    #: is the sum of the homes complete there); None for a home
+    homes: np.ndarray | None = None
+    #: a group's rows: float64 per row [W], the counted homes' own grid import summed
+    #: (Σ max(P_tot_home, 0): what their meters count); export = p_import - p_tot.
+    #: None: import is max(p_tot, 0)
+    p_import: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.estimated is None:
@@ -138,7 +146,11 @@ ROLLUP_RESOLUTIONS: tuple[int, ...] = (60, 900, 3600, 86400)
 #: Columns of a rollup bucket. ``n``: 8-s slots with data; ``estimated``: how many of
 #: those slots are estimated (flat power over a proven span); ``e_*_wh``: energy [Wh]
 #: (import = energy of p_tot > 0, export = energy of p_tot < 0, as a positive number);
-#: ``p_*_min/mean/max``: power over the slots with data [W].
+#: ``p_*_min/mean/max``: power over the slots with data [W]. A group's buckets also count
+#: its member homes (0 for a home): ``homes_n`` = Σ over the slots with data of the homes
+#: each counts (home-slots: coverage over the homes = homes_n / (slots x members));
+#: ``homes_min`` / ``homes_max``: fewest and most homes counted by a slot of the bucket.
+#: Import and export of a group are its homes' own, summed (``PowerSeries.p_import``).
 ROLLUP_FIELDS: tuple[str, ...] = (
     "n",
     "e_cons_wh",
@@ -156,6 +168,9 @@ ROLLUP_FIELDS: tuple[str, ...] = (
     "p_tot_mean",
     "p_tot_max",
     "estimated",
+    "homes_n",
+    "homes_min",
+    "homes_max",
 )
 
 
@@ -165,7 +180,8 @@ class RollupBatch:
 
     resolution_s: int
     ts: np.ndarray  # int64 bucket start [UTC epoch s]
-    columns: dict[str, np.ndarray]  # each of ROLLUP_FIELDS; n, estimated int64, others float64
+    columns: dict[str, np.ndarray]  # each of ROLLUP_FIELDS; n, estimated, homes_* int64,
+    # others float64
 
     def __len__(self) -> int:
         return len(self.ts)

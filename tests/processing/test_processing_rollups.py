@@ -98,3 +98,35 @@ def test_combine_equals_direct(seed, n, offset):
         imp, exp = b.columns["e_import_wh"].sum(), b.columns["e_export_wh"].sum()
         assert imp - exp == pytest.approx(tot.sum() * 8 / 3600, abs=1e-6)
         assert exp >= 0 and imp >= 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31), st.integers(1, 2 * 86400 // 8), st.integers(0, 400 * 86400))
+def test_group_buckets_count_homes_and_keep_the_homes_own_import(seed, n, offset):
+    """A group's buckets: homes_n = Σ homes per slot, homes_min/max, import from the homes'
+    own (p_import), export = import - total; coarser buckets combine exactly."""
+    rng = np.random.default_rng(seed)
+    base = 1_767_225_600 + offset
+    base -= base % 8
+    ts = np.sort(rng.choice(np.arange(base, base + 8 * n, 8), size=max(1, n // 3), replace=False))
+    s = ps(ts, rng.uniform(-3000, 3000, len(ts)), -rng.uniform(0, 2000, len(ts)))
+    s.homes = rng.integers(1, 13, len(ts))
+    s.p_import = np.maximum(s.p_tot, 0.0) + rng.uniform(0, 500, len(ts))
+    for res in (60, 900, 3600, 86400):
+        b = compute_rollups(s, res)
+        c = b.columns
+        assert c["homes_n"].sum() == s.homes.sum() and c["homes_n"].dtype == np.int64
+        assert c["homes_min"].min() == s.homes.min() and c["homes_max"].max() == s.homes.max()
+        assert np.all(c["homes_min"] <= c["homes_max"])
+        assert np.all(c["homes_n"] >= c["homes_min"] * c["n"])
+        assert np.all(c["homes_n"] <= c["homes_max"] * c["n"])
+        assert c["e_import_wh"].sum() == pytest.approx(s.p_import.sum() * 8 / 3600)
+        assert np.allclose(c["e_import_wh"] - c["e_export_wh"], c["e_tot_wh"], atol=1e-6)
+        if res > 60:
+            comb = combine_rollups(compute_rollups(s, 60), res)
+            for f in ROLLUP_FIELDS:
+                assert np.allclose(comb.columns[f], c[f], rtol=1e-9, atol=1e-6), f
+    # a home's buckets count no homes
+    home = compute_rollups(ps(ts, s.p_tot), 3600)
+    assert set(home.columns["homes_n"].tolist()) == {0}
+    assert set(home.columns["homes_max"].tolist()) == {0}

@@ -88,8 +88,8 @@ def test_create_schema_adds_the_new_columns_to_an_older_sqlite_file(tmp_path):
         " ts INTEGER NOT NULL, n INTEGER, v BLOB, PRIMARY KEY (installation_id, resolution_s, ts))"
         " WITHOUT ROWID"
     )
-    # a bucket packed before ``estimated`` was a field: one value shorter
-    old = np.arange(len(PACKED_FIELDS) - 1, dtype="<f8")
+    # a bucket packed before ``estimated`` was a field: the fields from it on missing
+    old = np.arange(PACKED_FIELDS.index("estimated"), dtype="<f8")
     old[0], old[1] = T0, 450
     db.execute("INSERT INTO power_rollup VALUES ('i1', 3600, ?, 450, ?)", (T0, old.tobytes()))
     db.commit()

@@ -56,9 +56,20 @@ def test_recompute_homes_group_and_rollups(store):
     assert np.allclose(h1.p_tot, 450) and np.allclose(h1.p_prod, -450)
     assert np.allclose(h1.p_cons, 900)
     g = store.read_power("G", D0, D2)
-    # the group misses every slot where b has no data
-    assert g.ts[-1] == D1 + 3600 - 8 and np.allclose(g.p_tot, 900)
+    # where b (all of H2) has no data the group goes on with H1 alone, and says so
+    both = g.ts < D1 + 3600
+    assert g.ts.tolist() == h1.ts.tolist()
+    assert np.allclose(g.p_tot[both], 900) and np.allclose(g.p_tot[~both], 450)
+    assert set(g.homes[both].tolist()) == {2} and set(g.homes[~both].tolist()) == {1}
+    # the homes' own import: H1 imports 450 W, H2 450 W (none exports)
+    assert np.allclose(g.p_import, g.p_tot)
     assert summary["installations"]["G"]["missing_slots"] == (D2 - D1 - 3600) // 8
+    # the group's rollups count its homes: 2 per slot on day one, then 2 for an hour
+    g_days = store.read_rollups("G", 86400, D0, D2)
+    assert g_days.columns["homes_n"].tolist() == [2 * 86400 // 8, 2 * 450 + 22 * 3600 // 8]
+    assert g_days.columns["homes_min"].tolist() == [2, 1]
+    assert g_days.columns["homes_max"].tolist() == [2, 2]
+    assert store.read_rollups("H1", 86400, D0, D2).columns["homes_max"].tolist() == [0, 0]
 
     days = store.read_rollups("H1", 86400, D0, D2)
     assert days.ts.tolist() == [D0, D1]

@@ -3,7 +3,8 @@
 The community: homes CDB001 (alice) and CDB002 (bob) in group CDBA01 ("Quartier du Test"),
 home CDB003 (carol, no password yet), and an administrator. Power is synthetic 8-s data on
 DAY (a summer day) with a one-hour gap in CDB001, written through the store, with rollups
-computed by ``vde.sync.recompute.rollup_range`` as the sync does.
+computed by ``vde.sync.recompute.rollup_range`` as the sync does; the group's power is the
+sum of its homes where at least one has data, with the homes it counts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from vde.models import ConfigVersion, PowerSeries, SensorRow
+from vde.processing.installation import sum_of_homes
 from vde.settings import Settings
 from vde.storage import open_store
 from vde.storage.base import Store
@@ -105,15 +107,8 @@ def seed(store: Store, day: date = DAY) -> None:
     home2 = synthetic_power(start, end, scale=1.5, phase=3)
     write_power(store, "CDB001", home1)
     write_power(store, "CDB002", home2)
-    # the group has data only where both homes have
-    idx = np.isin(home2.ts, home1.ts)
-    group = PowerSeries(
-        home1.ts,
-        home1.p_cons + home2.p_cons[idx],
-        home1.p_prod + home2.p_prod[idx],
-        home1.p_tot + home2.p_tot[idx],
-    )
-    write_power(store, GROUP, group)
+    # the group's stored power: where at least one home has data, counting its homes
+    write_power(store, GROUP, sum_of_homes([home1, home2]))
 
 
 def make_app(store: Store, **kw):

@@ -55,8 +55,12 @@ def bucket_bounds(
     return int(lo), int(hi)
 
 
+#: rollup fields counted in whole slots or homes (int64); the others are float64
+INT_FIELDS = ("n", "estimated", "homes_n", "homes_min", "homes_max")
+
+
 def _empty_batch(resolution_s: int) -> RollupBatch:
-    ints = ("n", "estimated")
+    ints = INT_FIELDS
     cols = {f: np.empty(0, np.int64 if f in ints else np.float64) for f in ROLLUP_FIELDS}
     return RollupBatch(resolution_s=resolution_s, ts=np.empty(0, np.int64), columns=cols)
 
@@ -79,7 +83,10 @@ def compute_rollups(series: PowerSeries, resolution_s: int, tz: ZoneInfo = BRUSS
         One bucket per bucket start that holds data: ``n`` slots with data, ``estimated``
         of them estimated (``series.estimated``); energies
         e_cons/e_prod/e_tot [Wh]; e_import [Wh] from p_tot > 0 and e_export [Wh] from
-        p_tot < 0 as a positive number; min/mean/max of each power over present slots [W].
+        p_tot < 0 as a positive number (a group with ``series.p_import``: its homes' own,
+        e_export = e_import - energy of p_tot); min/mean/max of each power over present
+        slots [W]; a group's ``homes_n`` (Σ homes counted per slot [home-slots]),
+        ``homes_min`` and ``homes_max`` [homes] from ``series.homes`` (0 for a home).
     """
     if len(series) == 0:
         return _empty_batch(resolution_s)
@@ -101,8 +108,20 @@ def compute_rollups(series: PowerSeries, resolution_s: int, tz: ZoneInfo = BRUSS
         cols[f"p_{name}_mean"] = s / n
         cols[f"p_{name}_max"] = np.maximum.reduceat(p, first)
     tot = np.asarray(series.p_tot, dtype=np.float64)
-    cols["e_import_wh"] = np.add.reduceat(np.maximum(tot, 0.0), first) * _WH_PER_W_SLOT
-    cols["e_export_wh"] = np.add.reduceat(np.maximum(-tot, 0.0), first) * _WH_PER_W_SLOT
+    if series.p_import is not None:  # a group: the homes' own import, and so export
+        imp = np.asarray(series.p_import, dtype=np.float64)
+        exp = imp - tot
+    else:
+        imp, exp = np.maximum(tot, 0.0), np.maximum(-tot, 0.0)
+    cols["e_import_wh"] = np.add.reduceat(imp, first) * _WH_PER_W_SLOT
+    cols["e_export_wh"] = np.add.reduceat(exp, first) * _WH_PER_W_SLOT
+    if series.homes is not None:
+        homes = np.asarray(series.homes, dtype=np.int64)
+        cols["homes_n"] = np.add.reduceat(homes, first)
+        cols["homes_min"] = np.minimum.reduceat(homes, first)
+        cols["homes_max"] = np.maximum.reduceat(homes, first)
+    else:
+        cols["homes_n"] = cols["homes_min"] = cols["homes_max"] = np.zeros_like(n)
     return RollupBatch(
         resolution_s=resolution_s,
         ts=b[first].copy(),
@@ -113,8 +132,8 @@ def compute_rollups(series: PowerSeries, resolution_s: int, tz: ZoneInfo = BRUSS
 def combine_rollups(batch: RollupBatch, resolution_s: int, tz: ZoneInfo = BRUSSELS) -> RollupBatch:
     """Coarser buckets from finer ones (e.g. days from hours), exactly as from 8-s rows.
 
-    Energies, ``n`` and ``estimated`` add up, minima and maxima combine, means are weighted
-    by ``n``.
+    Energies, ``n``, ``estimated`` and ``homes_n`` add up, minima and maxima (``homes_min``
+    and ``homes_max`` too) combine, means are weighted by ``n``.
     ``resolution_s`` buckets must be unions of ``batch`` buckets (true for 60 | 900 |
     3600 | local days in Brussels).
     """
@@ -130,8 +149,14 @@ def combine_rollups(batch: RollupBatch, resolution_s: int, tz: ZoneInfo = BRUSSE
     n = np.add.reduceat(c["n"].astype(np.int64), first)
     out: dict[str, np.ndarray] = {"n": n}
     for f in ROLLUP_FIELDS:
-        if f == "estimated":
+        if f == "n":
+            continue
+        if f in ("estimated", "homes_n"):
             out[f] = np.add.reduceat(c[f].astype(np.int64), first)
+        elif f == "homes_min":
+            out[f] = np.minimum.reduceat(c[f].astype(np.int64), first)
+        elif f == "homes_max":
+            out[f] = np.maximum.reduceat(c[f].astype(np.int64), first)
         elif f.startswith("e_"):
             out[f] = np.add.reduceat(c[f].astype(np.float64), first)
         elif f.endswith("_min"):

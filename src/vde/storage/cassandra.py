@@ -393,6 +393,14 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
         ts = ts[order]
         days = cs.day_of(ts)
         now = c.now_s()
+        # a group's homes counted and own import; a home's rows leave them unset (no nulls)
+        groups = c.power_groups(series)
+        extra = (
+            []
+            if groups is None
+            else [groups[0][order].astype(">i4"), groups[1][order].astype(">f8")]
+        )
+        group_cols = ", homes, p_import" if extra else ""
         rows = cs.wire_rows(
             installation_id.encode(),
             days.astype(">i4"),
@@ -404,12 +412,14 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
             cs.bigint(config_version),
             cs.bigint(now),
             c.power_estimated(series)[order].astype(np.uint8),  # CQL boolean: one byte
+            *extra,
             cs.row_ttls(ts, self.power_ttl_s, now).astype(">i4"),  # 0: no TTL
         )
         self._write_partitioned(
             "power",
             "INSERT INTO {ks}.power (installation_id, day, ts, p_cons, p_prod, p_tot, config_version,"
-            " inserted_ts, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+            f" inserted_ts, estimated{group_cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?"
+            f"{', ?' * len(extra)}) USING TTL ?",
             ["power", installation_id],
             days,
             rows,
@@ -421,8 +431,8 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
         self, installation_id: str, start: int, end: int
     ) -> tuple[PowerSeries, np.ndarray]:
         arr = self._read_days(
-            "SELECT ts, p_cons, p_prod, p_tot, config_version, estimated FROM {ks}.power"
-            " WHERE installation_id = ? AND day = ? AND ts >= ? AND ts < ?",
+            "SELECT ts, p_cons, p_prod, p_tot, config_version, estimated, homes, p_import"
+            " FROM {ks}.power WHERE installation_id = ? AND day = ? AND ts >= ? AND ts < ?",
             "power",
             installation_id,
             start,
@@ -430,14 +440,7 @@ class CassandraStore(CassandraExchangeMixin, CassandraSharingMixin, CassandraMis
         )
         if arr is None:
             return c.empty_power(), np.empty(0, np.int64)
-        series = PowerSeries(
-            ts=arr[:, 0].astype(np.int64),
-            p_cons=arr[:, 1].copy(),
-            p_prod=arr[:, 2].copy(),
-            p_tot=arr[:, 3].copy(),
-            estimated=np.nan_to_num(arr[:, 5]) != 0,
-        )
-        return series, np.nan_to_num(arr[:, 4]).astype(np.int64)
+        return c.power_from_rows(arr), np.nan_to_num(arr[:, 4]).astype(np.int64)
 
     def delete_power(self, installation_id: str, start: int, end: int) -> None:
         days = self._buckets(

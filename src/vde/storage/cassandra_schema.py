@@ -150,7 +150,7 @@ def ddl(ks: str) -> dict[str, str]:
         f" AND compaction = {TWCS_CQL}",
         "power": f"CREATE TABLE IF NOT EXISTS {ks}.power (installation_id text, day int, ts bigint,"
         " p_cons double, p_prod double, p_tot double, config_version bigint, inserted_ts bigint,"
-        " estimated boolean, PRIMARY KEY ((installation_id, day), ts))"
+        " estimated boolean, homes int, p_import double, PRIMARY KEY ((installation_id, day), ts))"
         f" WITH CLUSTERING ORDER BY (ts ASC) AND compaction = {TWCS_CQL}",
         "raw_missing": f"CREATE TABLE IF NOT EXISTS {ks}.raw_missing (sensor_id text, start_ts bigint,"
         " end_ts bigint, found_ts bigint, PRIMARY KEY ((sensor_id), start_ts))",
@@ -187,7 +187,7 @@ def ddl(ks: str) -> dict[str, str]:
 #: them to existing keyspaces (CREATE TABLE IF NOT EXISTS leaves an old table as it is)
 ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "raw": (("estimated", "boolean"),),
-    "power": (("estimated", "boolean"),),
+    "power": (("estimated", "boolean"), ("homes", "int"), ("p_import", "double")),
 }
 
 

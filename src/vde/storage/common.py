@@ -129,15 +129,16 @@ def unpack_rollups(resolution_s: int, blobs: list) -> RollupBatch:
     """Rows of (blob,) sorted by ts -> RollupBatch.
 
     Blobs written before a field was appended to ROLLUP_FIELDS are shorter: the missing
-    trailing fields read as 0 (``estimated``: no estimated slot was known then).
+    trailing fields read as 0 (``estimated``: no estimated slot was known then; ``homes_*``:
+    no member home was counted then).
     """
     data = [r[0] for r in blobs]
     if any(len(b) != _PACKED_SIZE for b in data):
         data = [bytes(b) + bytes(_PACKED_SIZE - len(b)) for b in data]
     vals = np.frombuffer(b"".join(data), dtype="<f8").reshape(-1, len(PACKED_FIELDS))
     cols = {f: vals[:, i + 1].copy() for i, f in enumerate(ROLLUP_FIELDS)}
-    cols["n"] = cols["n"].astype(np.int64)
-    cols["estimated"] = cols["estimated"].astype(np.int64)
+    for f in ("n", "estimated", "homes_n", "homes_min", "homes_max"):
+        cols[f] = cols[f].astype(np.int64)
     return RollupBatch(resolution_s=resolution_s, ts=vals[:, 0].astype(np.int64), columns=cols)
 
 
@@ -200,6 +201,46 @@ def power_estimated(series: PowerSeries) -> np.ndarray:
 
         raise StorageError(f"power: estimated has {len(est)} values for {len(series.ts)} rows")
     return est
+
+
+def power_groups(series: PowerSeries) -> tuple[np.ndarray, np.ndarray] | None:
+    """A group's ``(homes int64, p_import float64)`` checked against ``series.ts``; None for
+    a home (its rows store NULL there)."""
+    if series.homes is None:
+        return None
+    homes = np.asarray(series.homes, dtype=np.int64)
+    imp = (
+        np.maximum(np.asarray(series.p_tot, dtype=np.float64), 0.0)
+        if series.p_import is None
+        else np.asarray(series.p_import, dtype=np.float64)
+    )
+    if homes.shape != np.shape(series.ts) or imp.shape != homes.shape:
+        from vde.errors import StorageError
+
+        raise StorageError(
+            f"power: homes / p_import have {len(homes)} / {len(imp)} values"
+            f" for {len(series.ts)} rows"
+        )
+    return homes, imp
+
+
+def power_from_rows(arr: np.ndarray) -> PowerSeries:
+    """Rows (ts, p_cons, p_prod, p_tot, config_version, estimated, homes, p_import) as
+    floats (NULL = NaN) -> PowerSeries; ``homes``/``p_import`` None when no row has them."""
+    homes = arr[:, 6]
+    known = ~np.isnan(homes)
+    series = PowerSeries(
+        ts=arr[:, 0].astype(np.int64),
+        p_cons=arr[:, 1].copy(),
+        p_prod=arr[:, 2].copy(),
+        p_tot=arr[:, 3].copy(),
+        estimated=np.nan_to_num(arr[:, 5]) != 0,
+    )
+    if known.any():
+        # rows written before homes were counted: 0 homes known, import from p_tot
+        series.homes = np.where(known, homes, 0).astype(np.int64)
+        series.p_import = np.where(np.isnan(arr[:, 7]), np.maximum(series.p_tot, 0.0), arr[:, 7])
+    return series
 
 
 def clean_raw(

@@ -273,6 +273,12 @@ class SQLiteStore(SQLiteExchangeMixin, SQLiteSharingMixin, SQLiteMiscMixin):
             for x in (series.p_cons, series.p_prod, series.p_tot)
         ]
         est = c.power_estimated(series)
+        groups = c.power_groups(series)  # a group's homes counted and own import; NULL else
+        homes, imp = (
+            (itertools.repeat(None), itertools.repeat(None))
+            if groups is None
+            else (groups[0].tolist(), groups[1].tolist())
+        )
         rows = zip(
             itertools.repeat(installation_id),
             ts.tolist(),
@@ -280,12 +286,15 @@ class SQLiteStore(SQLiteExchangeMixin, SQLiteSharingMixin, SQLiteMiscMixin):
             itertools.repeat(int(config_version)),
             itertools.repeat(c.now_s()),
             est.tolist(),
+            homes,
+            imp,
             strict=False,
         )
         self._tx(
             lambda conn: conn.executemany(
                 "INSERT OR REPLACE INTO power (installation_id, ts, p_cons, p_prod, p_tot,"
-                " config_version, inserted_ts, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " config_version, inserted_ts, estimated, homes, p_import)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         )
@@ -295,21 +304,14 @@ class SQLiteStore(SQLiteExchangeMixin, SQLiteSharingMixin, SQLiteMiscMixin):
         self, installation_id: str, start: int, end: int
     ) -> tuple[PowerSeries, np.ndarray]:
         rows = self._q(
-            "SELECT ts, p_cons, p_prod, p_tot, config_version, estimated FROM power"
-            " WHERE installation_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            "SELECT ts, p_cons, p_prod, p_tot, config_version, estimated, homes, p_import"
+            " FROM power WHERE installation_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (installation_id, int(start), int(end)),
         )
         if not rows:
             return c.empty_power(), np.empty(0, np.int64)
         arr = np.array(rows, dtype=np.float64)
-        series = PowerSeries(
-            ts=arr[:, 0].astype(np.int64),
-            p_cons=arr[:, 1].copy(),
-            p_prod=arr[:, 2].copy(),
-            p_tot=arr[:, 3].copy(),
-            estimated=np.nan_to_num(arr[:, 5]) != 0,
-        )
-        return series, np.nan_to_num(arr[:, 4]).astype(np.int64)
+        return c.power_from_rows(arr), np.nan_to_num(arr[:, 4]).astype(np.int64)
 
     def delete_power(self, installation_id: str, start: int, end: int) -> None:
         self._tx(

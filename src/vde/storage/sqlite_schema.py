@@ -22,7 +22,8 @@ DDL: dict[str, str] = {
     " PRIMARY KEY (sensor_id, ts)) WITHOUT ROWID",
     "power": "CREATE TABLE IF NOT EXISTS power (installation_id TEXT NOT NULL, ts INTEGER NOT NULL,"
     " p_cons REAL, p_prod REAL, p_tot REAL, config_version INTEGER, inserted_ts INTEGER,"
-    " estimated INTEGER, PRIMARY KEY (installation_id, ts)) WITHOUT ROWID",
+    " estimated INTEGER, homes INTEGER, p_import REAL, PRIMARY KEY (installation_id, ts))"
+    " WITHOUT ROWID",
     "raw_missing": "CREATE TABLE IF NOT EXISTS raw_missing (sensor_id TEXT NOT NULL,"
     " start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, found_ts INTEGER,"
     " PRIMARY KEY (sensor_id, start_ts)) WITHOUT ROWID",
@@ -56,7 +57,7 @@ assert set(DDL) == set(TABLES)
 #: them to existing databases (CREATE TABLE IF NOT EXISTS leaves an old table as it is)
 ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "raw": (("estimated", "INTEGER"),),
-    "power": (("estimated", "INTEGER"),),
+    "power": (("estimated", "INTEGER"), ("homes", "INTEGER"), ("p_import", "REAL")),
 }
 
 # power_rollup keeps ts and n as columns (for people reading the file with SQL) and the

@@ -30,7 +30,7 @@ from vde.processing.power import spread_clock_jumps
 from vde.progress import progress as progress_bar
 from vde.settings import Settings
 from vde.storage.base import Store
-from vde.sync.recompute import day_chunks, recompute_range
+from vde.sync.recompute import config_homes, day_chunks, recompute_range
 from vde.sync.report import SensorReport, SyncReport
 from vde.sync.retention import prune
 from vde.sync.windows import (
@@ -209,6 +209,7 @@ class _Run:
             return
         lo = min(r[0][0] for r in plan.values())
         hi = max(r[-1][1] for r in plan.values())
+        homes = config_homes(self.config)  # a group counts its complete homes per slot
         for d0, d1 in day_chunks(lo, hi):
             pieces = {
                 inst: [(max(a, d0), min(b, d1)) for a, b in ranges if a < d1 and b > d0]
@@ -230,7 +231,14 @@ class _Run:
                 )
                 for a, b in parts:
                     res = recompute_range(
-                        self.store, inst, rows, self.config.version_id, a, b, read_raw=reader
+                        self.store,
+                        inst,
+                        rows,
+                        self.config.version_id,
+                        a,
+                        b,
+                        read_raw=reader,
+                        homes=homes,
                     )
                     item["rows"] += res.rows
                     item["missing_slots"] += res.missing_slots

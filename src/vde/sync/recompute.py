@@ -10,13 +10,14 @@ again after a crash, leaves exactly the rows of one clean run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from vde.logs import get_logger
 from vde.models import ROLLUP_RESOLUTIONS, ConfigVersion, PowerSeries, RawSeries, SensorRow
+from vde.processing.configlint import home_of
 from vde.processing.installation import installation_power_detail
 from vde.processing.rollups import (
     DAY_S,
@@ -95,13 +96,22 @@ def rollup_range(
 
 
 def _concat_power(parts: list[PowerSeries]) -> PowerSeries:
-    return PowerSeries(
+    out = PowerSeries(
         ts=np.concatenate([p.ts for p in parts]).astype(np.int64),
         p_cons=np.concatenate([p.p_cons for p in parts]),
         p_prod=np.concatenate([p.p_prod for p in parts]),
         p_tot=np.concatenate([p.p_tot for p in parts]),
         estimated=np.concatenate([p.estimated for p in parts]).astype(bool),
     )
+    if any(p.homes is not None for p in parts):
+        # a group: rows stored before homes were counted know 0 homes, import from p_tot
+        out.homes = np.concatenate(
+            [np.zeros(len(p), np.int64) if p.homes is None else p.homes for p in parts]
+        ).astype(np.int64)
+        out.p_import = np.concatenate(
+            [np.maximum(p.p_tot, 0.0) if p.p_import is None else p.p_import for p in parts]
+        ).astype(np.float64)
+    return out
 
 
 RawReader = Callable[[str, int, int], RawSeries]
@@ -116,13 +126,16 @@ def recompute_range(
     end: int,
     *,
     read_raw: RawReader | None = None,
+    homes: Mapping[str, str] | None = None,
 ) -> RangeResult:
     """Installation power and rollups over [start, end) (grid-aligned outwards).
 
     Old power rows in the range are deleted first, so a sensor removed from the
     configuration no longer counts. Goes local day by local day. ``read_raw(sensor_id,
     start, end)`` replaces ``store.read_raw`` (the sync shares one read among the
-    installations that hold a sensor).
+    installations that hold a sensor). ``homes``: each sensor's home
+    (:func:`config_homes`); a group's power is then the sum of its complete homes per slot,
+    with the homes it counts (without it, a group slot needs every sensor).
     """
     start = start - start % GRID_S
     end = -((-end) // GRID_S) * GRID_S
@@ -131,13 +144,18 @@ def recompute_range(
     sensors = sorted({r.sensor_id for r in rows if r.net or r.prod})
     for a, b in day_chunks(start, end):
         raw = {sid: read(sid, a, b) for sid in sensors}
-        detail = installation_power_detail(rows, raw, a, b)
+        detail = installation_power_detail(rows, raw, a, b, homes)
         store.delete_power(installation_id, a, b)
         out.rows += store.write_power(installation_id, detail.series, config_version)
         rollup_range(store, installation_id, a, b, power=detail.series)
         out.missing_slots += detail.missing_slots
         out.expected_slots += detail.expected_slots
     return out
+
+
+def config_homes(config: ConfigVersion) -> dict[str, str]:
+    """sensor id -> its home in ``config`` (``configlint.home_of``), for ``recompute_range``."""
+    return home_of(config.rows)
 
 
 def _data_range(
@@ -219,6 +237,7 @@ def recompute(
         "missing_slots": 0,
         "days": 0,
     }
+    homes = config_homes(config)
     show = None if progress else False  # a bar only on a terminal; log lines otherwise
     with progress_bar("recompute", total_days, event="recompute_day", show=show) as advance:
         for inst, rows, lo, hi, resume_from in plans:
@@ -229,7 +248,7 @@ def recompute(
                 item["resumed_from"] = first
                 log.info("recompute_resume", installation_id=inst, since=iso_utc(first))
             for a, b in day_chunks(first, hi):
-                res = recompute_range(store, inst, rows, config.version_id, a, b)
+                res = recompute_range(store, inst, rows, config.version_id, a, b, homes=homes)
                 item["rows"] += res.rows
                 item["missing_slots"] += res.missing_slots
                 summary["days"] += 1

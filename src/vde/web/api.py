@@ -14,8 +14,9 @@ from vde.web import admin, energy_api
 from vde.web.bars import period_totals
 from vde.web.deps import installation, require_admin, require_session, visible
 from vde.web.exports import content_disposition  # noqa: F401  (named here first)
+from vde.web.groups import chart_of
 from vde.web.ranges import JSON, Period, Range, RangeDep, time_range  # noqa: F401
-from vde.web.series import ChartSeries, read_chart_of
+from vde.web.series import ChartSeries
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_session)])
 
@@ -36,16 +37,16 @@ def _compare(request: Request, group_id: str | None, rng: Range, res: int) -> di
     if group.kind != "group" or group.homes < 1:
         raise HTTPException(422, f"{group_id} is not a group with homes to compare with")
     store = request.app.state.store
-    cs, homes = read_chart_of(store, group_id, group.members, rng.start, rng.end, res)
+    cs, homes, mean = chart_of(store, group_id, group.members, rng.start, rng.end, res)
     if homes is None:  # no member homes known: the group's own power over its home count
         return {
             "installation": group.as_json(),
             "homes": group.homes,
             **_series_json(cs.scaled(1.0 / group.homes)),
         }
-    # per bucket, the average of the homes that have data there
+    # per bucket, the average of the homes it counts (per home-slot with data)
     with np.errstate(divide="ignore", invalid="ignore"):
-        per = np.where(homes > 0, 1.0 / homes, np.nan)
+        per = np.where(mean > 0, 1.0 / mean, np.nan)
     return {
         "installation": group.as_json(),
         "homes": group.homes,
@@ -80,7 +81,7 @@ def series(
     inst = installation(request, installation_id)
     store = request.app.state.store
     members = inst.members if inst.kind == "group" else ()
-    cs, homes = read_chart_of(store, installation_id, members, rng.start, rng.end)
+    cs, homes, _ = chart_of(store, installation_id, members, rng.start, rng.end)
     return JSON(
         {
             "installation": inst.as_json(),

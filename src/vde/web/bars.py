@@ -17,6 +17,7 @@ import numpy as np
 
 from vde.storage.base import Store
 from vde.timeutil import BRUSSELS, GRID_S, now_ts
+from vde.web.groups import group_energy, stored_sums
 from vde.web.series import bucket_grid, energy_wh, expected_slots, period_bounds, totals_kwh
 
 #: Bar units and the rollup resolution each reads [s].
@@ -62,8 +63,11 @@ def _month_starts(start: int, end: int, tz: ZoneInfo) -> np.ndarray:
 class Bars:
     """kWh per bar on a full grid of bars; NaN where a bar has no data.
 
-    For a group summed from its homes, ``members`` is the number of homes, ``homes`` per
-    bar how many of them have data there, and ``expected`` counts slots of every home.
+    For a group, ``members`` is the number of homes, ``homes`` per bar how many of them
+    have data there, ``n`` and ``expected`` count slots of every home (home-slots). Read
+    from the group's own rollups, ``homes`` is the most homes one slot of the bar counts
+    and ``slots`` the bar's slots with data (``estimated`` counts those where a counted
+    home is estimated).
     """
 
     unit: str
@@ -76,6 +80,7 @@ class Bars:
     members: int = 0  # homes summed (0: the installation's own stored power)
     homes_counted: int = 0  # members with data somewhere in the window (groups)
     estimated: np.ndarray | None = None  # estimated slots per bar
+    slots: np.ndarray | None = None  # a stored group's slots with data per bar
 
     def coverage(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -98,9 +103,13 @@ class Bars:
     def energy(self) -> dict[str, float]:
         """The bars' sums as ``energy_wh`` gives them [Wh] (for ``totals_kwh``)."""
         k = {f: float(np.nansum(v)) * 1000 for f, v in self.kwh.items()}
+        est = float(self.estimated.sum()) if self.estimated is not None else 0.0
+        if self.slots is not None:  # estimated group slots, in home-slots as ``n`` is
+            slots = float(self.slots.sum())
+            est = est * float(self.n.sum()) / slots if slots else 0.0
         return {
             "n": float(self.n.sum()),
-            "estimated": float(self.estimated.sum()) if self.estimated is not None else 0.0,
+            "estimated": est,
             "cons": k["consumed_kwh"],
             "prod": -k["produced_kwh"],
             "import": k["imported_kwh"],
@@ -148,7 +157,7 @@ def bar_sets(
     windows: list[tuple[int, int]],
     unit: str,
     *,
-    group: bool = False,
+    group: bool | str = False,
     tz: ZoneInfo = BRUSSELS,
     now: int | None = None,
 ) -> list[Bars]:
@@ -158,8 +167,12 @@ def bar_sets(
     ----------
     store : Store
     ids : tuple of str
-        One installation, or a group's homes (``group=True``): a group's bar then has data
+        One installation, or a group's homes (``group`` set): a group's bar then has data
         when at least one home has, and says how many homes it counts.
+    group : bool or str
+        True: sum the rollups of the homes ``ids``. The group's id: read the group's own
+        rollups, which count its homes per bucket (one read instead of one per home);
+        rollups written before homes were counted fall back to the sum of the homes.
     windows : list of (start, end)
         Ranges [UTC epoch s]; bars are the buckets starting inside each. Contiguous windows
         (a period and the previous one) are read at once.
@@ -181,6 +194,10 @@ def bar_sets(
     res = UNITS[unit]
     t_now = now_ts() if now is None else now
     grids = [_grid(s, e, unit, tz) for s, e in windows]
+    if isinstance(group, str):
+        stored = _stored_group(store, group, len(ids), windows, grids, res, unit, t_now)
+        if stored is not None:
+            return stored
     acc = [{c: np.zeros(len(g)) for c in COUNTED} for g, _ in grids]
     homes = [np.zeros(len(g), np.int64) for g, _ in grids]
     counted = [0] * len(windows)
@@ -197,17 +214,6 @@ def bar_sets(
             counted[k] += bool(part["n"].sum() > 0)
     out = []
     for (grid, ends), a, h, c in zip(grids, acc, homes, counted, strict=True):
-        has = a["n"] > 0
-        cons, prod = a["e_cons_wh"] / 1000, -a["e_prod_wh"] / 1000
-        imp, exp = a["e_import_wh"] / 1000, a["e_export_wh"] / 1000
-        kwh = {
-            "consumed_kwh": cons,
-            "produced_kwh": prod,
-            "imported_kwh": imp,
-            "exported_kwh": exp,
-            "self_consumed_kwh": np.maximum(prod - exp, 0.0),
-        }
-        kwh = {k: np.where(has, v, np.nan) for k, v in kwh.items()}
         expected = np.maximum(np.minimum(ends, t_now) - grid, 0) // GRID_S * len(ids)
         out.append(
             Bars(
@@ -216,13 +222,52 @@ def bar_sets(
                 ends,
                 a["n"].astype(np.int64),
                 expected,
-                kwh,
+                _kwh(a, a["n"] > 0),
                 homes=h if group else None,
                 members=len(ids) if group else 0,
                 homes_counted=c if group else 0,
                 estimated=a["estimated"].astype(np.int64),
             )
         )
+    return out
+
+
+def _kwh(a: dict[str, np.ndarray], has: np.ndarray) -> dict[str, np.ndarray]:
+    """BAR_FIELDS [kWh] from summed rollup energies [Wh]; NaN where a bar has no data."""
+    cons, prod = a["e_cons_wh"] / 1000, -a["e_prod_wh"] / 1000
+    imp, exp = a["e_import_wh"] / 1000, a["e_export_wh"] / 1000
+    kwh = {
+        "consumed_kwh": cons,
+        "produced_kwh": prod,
+        "imported_kwh": imp,
+        "exported_kwh": exp,
+        "self_consumed_kwh": np.maximum(prod - exp, 0.0),
+    }
+    return {k: np.where(has, v, np.nan) for k, v in kwh.items()}
+
+
+def _stored_group(
+    store: Store,
+    group_id: str,
+    members: int,
+    windows: list[tuple[int, int]],
+    grids: list[tuple[np.ndarray, np.ndarray]],
+    res: int,
+    unit: str,
+    t_now: int,
+) -> list[Bars] | None:
+    """Bars of a group from its own rollups; None when they do not count homes."""
+    sums = stored_sums(store, group_id, _merge(windows), windows, [g for g, _ in grids], res)
+    if sums is None:
+        return None
+    out = []
+    for a, (grid, ends) in zip(sums, grids, strict=True):
+        expected = np.maximum(np.minimum(ends, t_now) - grid, 0) // GRID_S * members
+        homes = a["homes_max"]
+        n, slots, est = (a[c].astype(np.int64) for c in ("homes_n", "n", "estimated"))
+        kwh = _kwh(a, slots > 0)
+        most = int(homes.max()) if len(grid) else 0
+        out.append(Bars(unit, grid, ends, n, expected, kwh, homes, members, most, est, slots))
     return out
 
 
@@ -271,19 +316,24 @@ def period_totals(
     members: tuple[str, ...] = (),
 ) -> dict:
     """Totals (with coverage) of [start, end), exact at unaligned edges; a group with
-    ``members`` sums its homes (coverage over every home, ``homes`` with data)."""
+    ``members`` is read from its own rows, which count its homes (coverage over every home,
+    ``homes`` with data), or sums its homes where they do not."""
     ids = members or (installation_id,)
-    energy = dict.fromkeys(("n", "estimated", "cons", "prod", "import", "export"), 0.0)
-    counted = 0
-    for iid in ids:
-        e = energy_wh(store, iid, start, end)
-        counted += e["n"] > 0
-        for k in energy:
-            energy[k] += e[k]
+    stored = group_energy(store, installation_id, start, end) if members else None
+    if stored is not None:
+        energy, n_homes = stored, int(stored["homes"])
+    else:
+        energy = dict.fromkeys(("n", "estimated", "cons", "prod", "import", "export"), 0.0)
+        n_homes = 0
+        for iid in ids:
+            e = energy_wh(store, iid, start, end)
+            n_homes += e["n"] > 0
+            for k in energy:
+                energy[k] += e[k]
     out = {"start": start, "end": end}
     out.update(totals_kwh(energy, expected_slots(start, end, now) * len(ids)))
     if members:
-        out.update(homes=counted, members=len(members))
+        out.update(homes=n_homes, members=len(members))
     return out
 
 

@@ -87,7 +87,8 @@ def energy(
             windows.append(period_bounds(rng.period, same_day_last_year(rng.day)))
     except (ValueError, OverflowError):
         pass
-    sets = bar_sets(store, members or (installation_id,), windows, u, group=bool(members), now=now)
+    grp = installation_id if members else False  # a group's own rollups count its homes
+    sets = bar_sets(store, members or (installation_id,), windows, u, group=grp, now=now)
     if rng.period:  # calendar periods: the bars cover them exactly
         tots = [bars_totals(b, s, e) for b, (s, e) in zip(sets, windows, strict=True)]
     else:  # a zoomed range: exact at its unaligned edges

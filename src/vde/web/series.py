@@ -193,12 +193,30 @@ def read_chart_of(
 
 # --- energy totals ---------------------------------------------------------------------------
 
-#: ``n`` is the number of 8-s slots with data (the coverage's numerator).
-ENERGY_KEYS = ("n", "estimated", "cons", "prod", "import", "export")
+#: ``n`` is the number of 8-s slots with data (the coverage's numerator). A group's rows
+#: also give ``homes_n`` (home-slots), ``homes`` (most homes a slot counts) and
+#: ``uncounted`` (slots whose rows do not count homes: a home's, or older group rows).
+ENERGY_KEYS = (
+    "n",
+    "estimated",
+    "cons",
+    "prod",
+    "import",
+    "export",
+    "homes_n",
+    "homes",
+    "uncounted",
+)
 
 
 def _energy_of_power(p: PowerSeries) -> dict[str, float]:
     """Energy [Wh] of 8-s power rows (each row is one 8-s slot), and their count ``n``."""
+    if p.p_import is not None:  # a group: its homes' own import and export
+        imp = float(p.p_import.sum())
+        exp = imp - float(p.p_tot.sum())
+    else:
+        imp, exp = float(p.p_tot[p.p_tot > 0].sum()), float(-p.p_tot[p.p_tot < 0].sum())
+    homes = p.homes if p.homes is not None else np.zeros(len(p), np.int64)
     return {
         "n": float(len(p)),
         "estimated": float(np.count_nonzero(est))
@@ -206,8 +224,11 @@ def _energy_of_power(p: PowerSeries) -> dict[str, float]:
         else 0.0,
         "cons": float(p.p_cons.sum()) * SLOT_WH_PER_W,
         "prod": float(p.p_prod.sum()) * SLOT_WH_PER_W,
-        "import": float(p.p_tot[p.p_tot > 0].sum()) * SLOT_WH_PER_W,
-        "export": float(-p.p_tot[p.p_tot < 0].sum()) * SLOT_WH_PER_W,
+        "import": imp * SLOT_WH_PER_W,
+        "export": exp * SLOT_WH_PER_W,
+        "homes_n": float(homes.sum()),
+        "homes": float(homes.max()) if len(homes) else 0.0,
+        "uncounted": float(np.count_nonzero(homes <= 0)),
     }
 
 
@@ -221,6 +242,9 @@ def _energy_of_rollups(b: RollupBatch) -> dict[str, float]:
         "prod": float(c["e_prod_wh"].sum()),
         "import": float(c["e_import_wh"].sum()),
         "export": float(c["e_export_wh"].sum()),
+        "homes_n": float(c["homes_n"].sum()),
+        "homes": float(c["homes_max"].max()) if len(b) else 0.0,
+        "uncounted": float(c["n"][c["homes_max"] <= 0].sum()),
     }
 
 
@@ -256,12 +280,12 @@ def energy_wh(
                 continue
             a, b = span
             for k, v in _energy_of_rollups(store.read_rollups(installation_id, res, a, b)).items():
-                total[k] += v
+                total[k] = max(total[k], v) if k == "homes" else total[k] + v
             nxt += [(x, y) for x, y in ((s, a), (b, e)) if x < y]
         todo = nxt
     for s, e in todo:
         for k, v in _energy_of_power(store.read_power(installation_id, s, e)).items():
-            total[k] += v
+            total[k] = max(total[k], v) if k == "homes" else total[k] + v
     return total
 
 
