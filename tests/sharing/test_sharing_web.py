@@ -83,6 +83,7 @@ def test_member_sees_own_statement_and_anonymised_neighbours(client: TestClient)
     assert members[1]["received_kwh"] == pytest.approx(4.0)
     page = client.get("/sharing/CDBZ01?month=2025-11&lang=fr").text
     assert "Votre relevé – C1 – 2025-11" in page
+    assert 'id="sharing-shared">4,0 kWh<' in page  # the page's decimal comma
     assert "voisin 1" in page and ">C3<" not in page and "C2" not in page
     # nothing before any run
     empty = client.get("/api/sharing/CDBZ01?month=2025-10").json()

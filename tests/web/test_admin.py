@@ -110,6 +110,17 @@ def test_config_lint_warnings_are_in_the_pages_language(admin_site):
     assert "PV counted in Network" in pages["en"]
     for lang in ("fr", "nl"):
         assert "counted in Network" not in pages[lang], lang
+    # numbers with the page's decimal mark: sensors never synced miss all of today
+    assert "100,0 %" in pages["fr"] and "100,0 %" in pages["nl"] and "100.0 %" in pages["en"]
+    assert "100.0 %" not in pages["fr"]
+
+
+def test_page_numbers_use_the_languages_decimal_mark():
+    from vde.web.render import number
+
+    assert [number(v, 2, "fr") for v in (1.005, -0.001, 1234.5)] == ["1,00", "0,00", "1234,50"]
+    assert [number(v, 1, "en") for v in (2.25, -0.04, -1.26)] == ["2.2", "0.0", "-1.3"]
+    assert number(None, 1, "nl") == number(float("nan"), 1, "nl") == "–"
 
 
 def test_acknowledge_moves_an_alert_out_of_the_open_ones(admin_site):

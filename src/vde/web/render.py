@@ -34,6 +34,17 @@ def local_time(ts: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 _env.filters["local_time"] = local_time
 
 
+def number(value: float | None, digits: int, lang: str) -> str:
+    """A number for a page: fixed decimals with the language's decimal mark (a comma in
+    French and Dutch), never -0, and "–" for no value."""
+    if value is None or value != value:
+        return "–"
+    text = f"{value:.{digits}f}"
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]
+    return text if lang == "en" else text.replace(".", ",")
+
+
 def render(
     request: Request,
     template: str,
@@ -56,6 +67,7 @@ def render(
         "lang": lang,
         "languages": LANGUAGES,
         "t": lambda key, **kw: i18n.get(lang, key, **kw),
+        "num": lambda value, digits=1: number(value, digits, lang),
         "csrf_token": token,
         "session": session,
         "path": request.url.path,
