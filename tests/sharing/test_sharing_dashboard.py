@@ -1,7 +1,7 @@
 """The dashboard's energy bars show what a home received from its community ("from
-neighbours", from the stored run) and what it still imported from its supplier, on both
-backends: the bars add up to the stored results and the stack still sums to the import.
-The dashboard links to the community's sharing page for those who may see the group."""
+neighbours", from the stored run) and what it still imported from its supplier (SQLite,
+see ``pytestmark``): the bars add up to the stored results and the stack still sums to
+the import. The dashboard links to the community's sharing page for those who may see the group."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ from vde.sync.recompute import rollup_range
 from vde.timeutil import local_day_bounds
 from vde.web.app import create_app
 from vde.web.bars import period_bounds
+
+# Once, on SQLite: the sharing tables (write/read_quarters, write/read/delete_sharing,
+# replace_sharing_keys, sharing_keys) are proven on both backends by test_sharing_storage,
+# power, rollups and meta by tests/storage/test_contract.py.
+pytestmark = pytest.mark.backends("sqlite")
 
 PASSWORD = "a-long-secret-42"
 DAY = date(2025, 11, 28)  # T0's local day (the run covers two UTC days)
@@ -120,6 +125,7 @@ def test_browser_shows_the_neighbours_segment_and_arrow(
     """In Chromium: the bars' legend has the "from neighbours" segment, the flow diagram its
     arrow with the kWh, the import card the € saved; no script error."""
     from tests.web.server import chromium, serve
+    from tests.web.test_browser import axe
 
     store = sqlite_store
     (tmp_path / "empty.toml").write_text("")
@@ -152,5 +158,12 @@ def test_browser_shows_the_neighbours_segment_and_arrow(
         assert page.text_content("#flow-nb-kwh").strip().startswith("2")
         assert "from neighbours" in page.inner_text("#nb-imported")
         assert "/sharing/CDBZ01" not in page.content()  # c3 may not see the group
+        # the community's page on a phone, in French: decimal commas, no serious axe finding
+        store.replace_access([("c3", "C3"), ("c3", "CDBZ01")])
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{url}/sharing/CDBZ01?month=2025-11&lang=fr")
+        assert "," in page.text_content("#sharing-shared")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        axe(page, url)
         context.close()
     assert errors == []
