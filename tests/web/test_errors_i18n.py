@@ -204,3 +204,27 @@ def test_no_english_left_in_any_translated_error():
             assert tr.strings[lang][k] != en, (lang, k)
             placeholders = set(re.findall(r"\{(\w+)\}", en))
             assert set(re.findall(r"\{(\w+)\}", tr.strings[lang][k])) == placeholders, (lang, k)
+
+
+def test_a_bug_answers_500_in_the_readers_language_without_its_text(seeded):
+    """A route that fails unexpectedly: JSON 500 with a translated detail (a page for
+    HTML), never the exception's message; the security headers are still there."""
+    from fastapi.testclient import TestClient
+
+    from .conftest import make_app
+
+    app = make_app(seeded)
+
+    def boom() -> None:
+        raise RuntimeError("secret internal state 0xdeadbeef")
+
+    app.add_api_route("/api/boom", boom)
+    app.add_api_route("/boom", boom)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/api/boom", headers={"accept-language": "nl"})
+        assert r.status_code == 500
+        assert r.json() == {"detail": "Er is een fout opgetreden.", "code": "server_error"}
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        page = c.get("/boom", headers={"accept-language": "en"})
+        assert page.status_code == 500 and "Something went wrong" in page.text
+        assert "deadbeef" not in r.text + page.text

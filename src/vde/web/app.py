@@ -140,9 +140,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = str(exc) if status == 404 else "the database is not available; try again later"
         return await http_error(request, StarletteHTTPException(status, message))
 
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # a bug: said in the reader's language, never the exception's text (it may hold data);
+        # Starlette logs the exception and re-raises it after this answer
+        lang = choose_language(request)
+        message = request.app.state.i18n.get(lang, "error.other") + "."
+        if _is_api(request):
+            return JSONResponse({"detail": message, "code": "server_error"}, 500)
+        return render(request, "error.html", {"status": 500, "message": message}, status_code=500)
+
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(VdeError, vde_error)
+    app.add_exception_handler(Exception, server_error)
 
 
 def create_app(
