@@ -1,7 +1,10 @@
 """Fixtures every test area uses.
 
 - ``store``: a fresh, empty, schema-created Store per test, parametrized over
-  ``sqlite`` (a file in tmp_path) and ``cassandra`` (the session's real node);
+  ``sqlite`` (a file in tmp_path) and ``cassandra`` (the session's real node), or only
+  the backends a ``@pytest.mark.backends(...)`` marker names (see
+  ``pytest_generate_tests``: a scenario the storage contract suite already covers on both
+  backends runs once, on SQLite);
 - ``store_url``: the URL string of such a fresh store (for CLI / subprocess tests);
 - ``sqlite_store`` / ``cassandra_store``: one backend only;
 - ``cassandra_node``: (host, port) of the node started once per session — once per run
@@ -176,7 +179,26 @@ def cassandra_store(request: pytest.FixtureRequest) -> Iterator[Store]:
     shared.truncate_dirty()
 
 
-@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``backend`` (so ``store`` / ``store_url``): both backends by default, or
+    those the closest ``@pytest.mark.backends(...)`` names (test, class or module).
+
+    A scenario whose backend part the storage contract suite (tests/storage, the ``store``
+    fixture on both) already proves runs once, on SQLite: ``backends("sqlite")``.
+    """
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = list(marker.args) if marker else BACKENDS
+    unknown = sorted(set(names) - set(BACKENDS))
+    if not names or unknown:
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: backends{tuple(names)}: choose among {BACKENDS}"
+        )
+    metafunc.parametrize("backend", names, ids=names, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     """The backend name of the parametrized store / store_url fixtures."""
     if request.param == "cassandra":

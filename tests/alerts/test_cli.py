@@ -18,7 +18,14 @@ from vde.cli import cli
 from vde.errors import MailError
 from vde.storage import open_store
 
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+# Once, on SQLite: the storage operations of an alert run (put_alert, alerts, read_raw,
+# read_power, missing, lock, load_config) are proven on both backends by the contract
+# suite (tests/storage/test_contract.py: test_alerts, test_raw_*, test_power_*,
+# test_missing_intervals_replace, test_lock_*, test_config_versions).
+pytestmark = [
+    pytest.mark.backends("sqlite"),
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
+]
 
 VDE = str(Path(sys.executable).with_name("vde"))
 DAY = date(2026, 6, 20)

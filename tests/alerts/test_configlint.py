@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -81,6 +82,9 @@ def test_groups_name_sensors_with_their_home():
     assert set(home_of(one).values()) == {"CDB002"}
 
 
+# once, on SQLite: save_config / load_config / users on both backends are in
+# tests/storage/test_contract.py and test_config_hostile.py::test_store_save_config_is_all_or_nothing
+@pytest.mark.backends("sqlite")
 def test_import_prints_the_warnings_still_imports_and_the_admin_page_shows_them(
     store_url, tmp_path
 ):

@@ -1,6 +1,7 @@
 """run_alerts end to end: synthetic faulty days in the store, a real SMTP server, the history.
 
-Every test uses the ``store`` fixture (each backend) and the aiosmtpd server on 127.0.0.1.
+Every test uses the ``store`` fixture (SQLite: see ``pytestmark``) and the aiosmtpd server
+on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from vde.errors import LockedError, MailError, NotFoundError
 from vde.storage import open_store
 from vde.timeutil import local_day_bounds
 
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+# Once, on SQLite: the storage operations of an alert run (put_alert, alerts, read_raw,
+# read_power, missing, lock, load_config) are proven on both backends by the contract
+# suite (tests/storage/test_contract.py: test_alerts, test_raw_*, test_power_*,
+# test_missing_intervals_replace, test_lock_*, test_config_versions).
+pytestmark = [
+    pytest.mark.backends("sqlite"),
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
+]
 
 DAY = date(2026, 6, 20)
 START, END = local_day_bounds(DAY)

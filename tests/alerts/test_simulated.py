@@ -25,7 +25,11 @@ from vde.simulator import Fleet, serve_in_thread
 from vde.sync.pipeline import run_sync
 from vde.timeutil import local_day_bounds
 
-pytestmark = pytest.mark.slow
+# Once, on SQLite: the storage operations of an alert run (put_alert, alerts, read_raw,
+# read_power, missing, lock, load_config) are proven on both backends by the contract
+# suite (tests/storage/test_contract.py: test_alerts, test_raw_*, test_power_*,
+# test_missing_intervals_replace, test_lock_*, test_config_versions).
+pytestmark = [pytest.mark.slow, pytest.mark.backends("sqlite")]
 
 DAY = date(2026, 6, 20)
 START, END = local_day_bounds(DAY)

@@ -32,7 +32,12 @@ from vde.sync.pipeline import run_sync
 from vde.timeutil import local_day_bounds
 from vde.web.admin import alerts_list, installations_config
 
-pytestmark = pytest.mark.slow
+# Once, on SQLite: the storage operations of an alert run (put_alert, alerts, read_raw,
+# read_power, missing, lock, load_config, save_config) are proven on both backends by the contract
+# suite (tests/storage/test_contract.py: test_alerts, test_raw_*, test_power_*,
+# test_missing_intervals_replace, test_lock_*, test_config_versions;
+# save_config: tests/config/test_config_hostile.py::test_store_save_config_is_all_or_nothing).
+pytestmark = [pytest.mark.slow, pytest.mark.backends("sqlite")]
 
 DAY = date(2026, 6, 20)
 START, END = local_day_bounds(DAY)

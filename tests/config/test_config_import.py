@@ -18,11 +18,20 @@ from vde.storage.base import Store
 from vde.sync.importer import import_workbook
 from vde.timeutil import BRUSSELS
 
+# Once, on SQLite, but for the tests marked with both backends (save_config of a whole
+# real-shaped import, and of one part): validation writes nothing on any backend, and
+# the storage operations of an import and its recompute (config_versions, load_config,
+# access, captions, raw/power/rollups, lock) are proven on both backends by
+# tests/storage/test_contract.py; save_config all-or-nothing by
+# test_config_hostile.py::test_store_save_config_is_all_or_nothing.
+pytestmark = pytest.mark.backends("sqlite")
+
 
 def snapshot(store: Store) -> tuple:
     return (store.config_versions(), store.load_config(), sorted(store.access()), store.captions())
 
 
+@pytest.mark.backends("sqlite", "cassandra")
 def test_real_shape_imports_in_under_two_seconds(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "Configuration.xlsx"
     rows, access, captions = write_real_shape(path)
@@ -121,6 +130,7 @@ def test_dry_run_writes_nothing(store: Store, tmp_path: Path) -> None:
     assert snapshot(store) == ([], None, [], {})
 
 
+@pytest.mark.backends("sqlite", "cassandra")
 def test_only_one_part(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "c.xlsx"
     rows, access, captions = write_real_shape(path)

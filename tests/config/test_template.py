@@ -25,8 +25,10 @@ def test_template_wiring_gives_physical_power(tmp_path):
     }
     home = [r for r in parsed.rows if r.installation_id == "CDB001"]
     raw = {r.sensor_id: RawSeries(ts, flows[r.function]) for r in home}
-    start = min(r.start_ts for r in home)
-    p = installation_power(home, raw, start, int(ts[-1]) + 8)
+    # the window is the simulated day: every sensor started before it (a window from the
+    # earliest StartDate, five years back, gives the same rows in seconds instead of 0.1 s)
+    assert max(r.start_ts for r in home) <= ts[0]
+    p = installation_power(home, raw, int(ts[0]), int(ts[-1]) + 8)
     assert len(p) == len(ts)
     np.testing.assert_allclose(p.p_cons, load)
     np.testing.assert_allclose(p.p_prod, -pv)

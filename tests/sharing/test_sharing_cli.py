@@ -170,6 +170,9 @@ def test_toml_keys_errors_name_the_entry() -> None:
         keys_from_settings({"X": [{"method": "prorata", "share": {}}]})
 
 
+# once, on SQLite: replace_sharing_keys / sharing_keys on both backends are in
+# test_sharing_storage.py::test_results_round_trip_delete_and_keys
+@pytest.mark.backends("sqlite")
 def test_config_import_stores_the_sharing_keys_sheet(tmp_path: Path, store) -> None:
     from openpyxl import load_workbook
 

@@ -1,7 +1,8 @@
 """The dashboard's energy bars show what a home received from its community ("from
-neighbours", from the stored run) and what it still imported from its supplier, on both
-backends: the bars add up to the stored results and the stack still sums to the import.
-The dashboard links to the community's sharing page for those who may see the group."""
+neighbours", from the stored run) and what it still imported from its supplier (SQLite,
+see ``pytestmark``): the bars add up to the stored results and the stack still sums to
+the import. The dashboard links to the community's sharing page for those who may see the
+group."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ from vde.sync.recompute import rollup_range
 from vde.timeutil import local_day_bounds
 from vde.web.app import create_app
 from vde.web.bars import period_bounds
+
+# Once, on SQLite: the sharing tables (write/read_quarters, write/read/delete_sharing,
+# replace_sharing_keys, sharing_keys) are proven on both backends by test_sharing_storage,
+# power, rollups and meta by tests/storage/test_contract.py.
+pytestmark = pytest.mark.backends("sqlite")
 
 PASSWORD = "a-long-secret-42"
 DAY = date(2025, 11, 28)  # T0's local day (the run covers two UTC days)

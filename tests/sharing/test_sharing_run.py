@@ -1,4 +1,4 @@
-"""Sharing on stored data, both backends: what-if, runs with dated keys, indicators,
+"""Sharing on stored data (SQLite, see ``pytestmark``): what-if, runs with dated keys, indicators,
 statements over SMTP. Expected numbers come from the community's constant powers
 (conftest): per producing quarter P1 injects 125 Wh, C1/C2/C3 take 75/150/225 Wh."""
 
@@ -17,6 +17,11 @@ from vde.settings import Settings
 from vde.storage import Store
 from vde.sync import sharing as sh
 from vde.sync.sharing_statements import send_statements
+
+# Once, on SQLite: the sharing tables (write/read_quarters, write/read/delete_sharing,
+# replace_sharing_keys, sharing_keys) are proven on both backends by test_sharing_storage,
+# power, rollups and meta by tests/storage/test_contract.py.
+pytestmark = pytest.mark.backends("sqlite")
 
 PRODUCING_QUARTERS = 2 * 4 * 4  # 10:00-14:00 UTC on two days
 KEYS = {
