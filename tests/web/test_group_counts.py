@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from vde.models import ConfigVersion, PowerSeries, SensorRow
 from vde.storage.base import Store
 from vde.sync.recompute import recompute, rollup_range
-from vde.timeutil import local_day_bounds
+from vde.timeutil import local_day_bounds, now_ts
 from vde.web.auth import set_password, set_role
 
 from .conftest import login, make_app
@@ -118,3 +118,15 @@ def test_group_bars_come_from_the_group_rows_and_older_rows_from_its_homes(clien
     summed = _get(c, path)["bars"]
     # CDB102's hourly rollups are gone: the sum of the homes counts CDB101 and CDB103 only
     assert summed["homes"] == [1 if GAP[0] <= h < GAP[1] else 2 for h in range(24)]
+
+
+def test_now_says_how_many_homes_the_newest_group_slot_counts(client):
+    c, store = client
+    t = now_ts() - now_ts() % 8 - 64
+    ts = np.array([t, t + 8], np.int64)
+    newest = PowerSeries(ts, ts * 0.0 + 500, ts * 0.0, ts * 0.0 + 500)
+    newest.homes, newest.p_import = np.array([3, 2]), np.array([500.0, 500.0])
+    store.write_power(GROUP, newest, 1)
+    d = _get(c, f"/api/installations/{GROUP}/now")
+    assert d["last_ts"] == t + 8 and d["homes"] == 2
+    assert _get(c, "/api/installations/CDB101/now")["last_ts"] is None

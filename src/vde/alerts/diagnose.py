@@ -117,6 +117,26 @@ def _on_ts(series: RawSeries | None, ts: np.ndarray) -> np.ndarray:
     return out
 
 
+def _home_slots(
+    rows: Sequence[SensorRow],
+    raw: Mapping[str, RawSeries],
+    start: int,
+    end: int,
+    homes: Mapping[str, str] | None,
+    ts: np.ndarray,
+) -> dict[str, np.ndarray] | None:
+    """A group's member homes -> bool per slot of ``ts``: the home is complete there (None
+    for a home, or without ``homes``)."""
+    by_home: dict[str, list[SensorRow]] = {}
+    for r in rows:
+        by_home.setdefault((homes or {}).get(r.sensor_id, r.installation_id), []).append(r)
+    if not homes or set(by_home) == {r.installation_id for r in rows}:
+        return None
+    return {
+        h: present_mask(ts, installation_power(hr, raw, start, end).ts) for h, hr in by_home.items()
+    }
+
+
 class DayModel:
     """One installation's day, decomposed per row: what any set of signs would give.
 
@@ -132,6 +152,9 @@ class DayModel:
         bool per slot of ``day_slots(start, end)``: the sun is below the horizon.
     period_s : int
         Coherence is checked on means over periods of this length [s].
+    homes : mapping of sensor id to home, optional
+        A group's day as its stored power has it: a slot counts the member homes complete
+        there (a row adds nothing where its home is not), and shows when one home is.
     """
 
     def __init__(
@@ -142,9 +165,11 @@ class DayModel:
         end: int,
         night_of: np.ndarray,
         period_s: int,
+        homes: Mapping[str, str] | None = None,
     ) -> None:
         self.rows = [r for r in rows if r.net or r.prod]
-        ts = installation_power(self.rows, raw, start, end).ts
+        ts = installation_power(self.rows, raw, start, end, homes).ts
+        counted = _home_slots(self.rows, raw, start, end, homes, ts)
         self.n_slots = int(ts.size)
         n = len(self.rows)
         if ts.size:
@@ -157,6 +182,8 @@ class DayModel:
         self.kwh = np.zeros(n)  # per row, energy over the day's slots with power [kWh]
         for i, r in enumerate(self.rows):
             p = _on_ts(raw.get(r.sensor_id), ts) * (ts >= r.start_ts)
+            if counted is not None:
+                p = p * counted[homes.get(r.sensor_id, r.installation_id)]
             if per is not None:
                 self.means[i] = per.mean(p)
             self.kwh[i] = float(p.sum()) * GRID_S / 3600.0 / 1000.0
@@ -166,7 +193,7 @@ class DayModel:
     def subset(self, rows: Sequence[SensorRow]) -> DayModel:
         """The same day restricted to some of its rows (a group's rows of one home).
 
-        The periods stay the group's: slots where every sensor of the group has data.
+        The periods stay the group's: its slots (see ``homes``).
         """
         wanted = set(rows)
         keep = [i for i, r in enumerate(self.rows) if r in wanted]
@@ -288,7 +315,7 @@ def diagnose(
     by_home: dict[str, list[SensorRow]] = {}
     for r in rows:
         by_home.setdefault(homes.get(r.sensor_id, r.installation_id), []).append(r)
-    whole = DayModel(rows, raw, start, end, night_of, period_s)
+    whole = DayModel(rows, raw, start, end, night_of, period_s, homes)
     if len(by_home) <= 1:
         diag = search(whole, homes, limits, label)
         return replace(diag, homes=tuple(by_home) if diag.edits != () else ())

@@ -16,7 +16,7 @@ access              login -> installation it may see
 sensors_config      versioned configuration rows (version_id, installation, sensor, token, signs)
 raw                 per sensor, per 8-s ts: power_w, config_version, inserted_ts, estimated
 power               per installation, per 8-s ts: p_cons, p_prod, p_tot, config_version, inserted_ts,
-                    estimated
+                    estimated, homes and p_import (a group's homes counted, their own import)
 raw_missing         per sensor: intervals [start, end) without data still to re-fetch
 group               installation id -> caption (a reserved word: always quoted, "group")
 config_versions     version_id, created_ts, content_hash (vde)

@@ -216,6 +216,8 @@ def latest(request: Request, installation_id: str) -> Response:
             "p_cons": round(float(p.p_cons[-1]), 1) + 0.0,
             "p_prod": round(float(p.p_prod[-1]), 1) + 0.0,
             "p_tot": round(float(p.p_tot[-1]), 1) + 0.0,
+            # a group's newest slot may count only some of its homes: how many
+            "homes": int(p.homes[-1]) if p.homes is not None else None,
         }
     )
 
