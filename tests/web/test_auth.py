@@ -33,6 +33,11 @@ from vde.web.throttle import MAX_VERIFIERS, verifier_slots
 
 from .conftest import csrf, login
 
+# Once, on SQLite: accounts, sessions and the login throttle keep users, access and meta,
+# proven on both backends by tests/storage/test_contract.py (test_users, test_meta,
+# test_access_and_captions).
+pytestmark = pytest.mark.backends("sqlite")
+
 PW = "correct horse battery"
 
 

@@ -16,6 +16,10 @@ from vde.web.auth import set_password
 from .conftest import PASSWORDS, make_app, synthetic_power, write_power
 from .server import serve
 
+# Once, on SQLite: the stream reads power bounds, users, access and meta, proven on both
+# backends by tests/storage/test_contract.py.
+pytestmark = pytest.mark.backends("sqlite")
+
 
 def _events(lines, until: float):
     """(event, data) pairs from an SSE line iterator until a deadline."""
