@@ -41,9 +41,10 @@ format: setup
 
 # Tests run on every core (pytest-xdist, one test file per worker at a time; the workers
 # share one Cassandra node, each in its own keyspace). PYTEST_JOBS=0 runs them in one process.
+# Files go out heaviest first, in the order tests/conftest.py gives them (--no-loadscope-reorder).
 PYTEST_JOBS ?= auto
 test: setup system-deps cassandra lint
-	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # A 3-node Cassandra cluster on 127.0.0.1-3 (512M heaps): the storage contract suite and a
 # sharded sync with one node killed, at replication factor 3 and LOCAL_QUORUM; prints each

@@ -115,6 +115,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             _import_node_script().stop_dir(where["run_dir"])
 
 
+#: a ``slow`` test weighs this many ordinary ones when files are ordered for xdist
+SLOW_WEIGHT = 30
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the test files heaviest first (tests in a file keep their order).
+
+    ``make test`` hands whole files to the xdist workers in collection order
+    (``--dist loadfile --no-loadscope-reorder``): the files of a few ``slow`` tests go out
+    first, so the run does not end with one worker on a long file while the other idles.
+    Weight of a file: its tests, a ``slow`` one counting ``SLOW_WEIGHT``.
+    """
+    weight: dict[str, int] = {}
+    for item in items:
+        w = SLOW_WEIGHT if item.get_closest_marker("slow") else 1
+        weight[item.nodeid.split("::")[0]] = weight.get(item.nodeid.split("::")[0], 0) + w
+    items.sort(key=lambda item: -weight[item.nodeid.split("::")[0]])  # stable
+
+
 @pytest.fixture(scope="session")
 def _cassandra_session_store(cassandra_node: tuple[str, int]) -> Iterator[Store]:
     host, port = cassandra_node
