@@ -59,6 +59,8 @@ def test_rollups_round_trip(store, idx, res):
     }
     cols["n"] = np.arange(len(ts), dtype=np.int64)
     cols["estimated"] = np.arange(len(ts), dtype=np.int64) // 2  # a count, like n
+    for k, f in enumerate(("homes_n", "homes_min", "homes_max")):  # a group's home counts
+        cols[f] = np.arange(len(ts), dtype=np.int64) * (3 - k)
     batch = RollupBatch(resolution_s=res, ts=ts, columns=cols)
     store.write_rollups(inst, batch)
     store.write_rollups(inst, batch)
