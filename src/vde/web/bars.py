@@ -17,7 +17,7 @@ import numpy as np
 
 from vde.storage.base import Store
 from vde.timeutil import BRUSSELS, GRID_S, now_ts
-from vde.web.groups import group_energy, stored_sums
+from vde.web.groups import group_energy, rollup_sums
 from vde.web.series import bucket_grid, energy_wh, expected_slots, period_bounds, totals_kwh
 
 #: Bar units and the rollup resolution each reads [s].
@@ -125,21 +125,6 @@ def _grid(start: int, end: int, unit: str, tz: ZoneInfo) -> tuple[np.ndarray, np
     return grid, ends
 
 
-def _sums(b, grid: np.ndarray, lo: int, hi: int) -> dict[str, np.ndarray]:
-    """Rollup columns of buckets starting in [lo, hi) summed into the bars of ``grid``."""
-    ts = np.asarray(b.ts, np.int64)
-    sel = (ts >= lo) & (ts < hi)
-    idx = np.searchsorted(grid, ts[sel], side="right") - 1
-    ok = idx >= 0
-    out = {}
-    for col in COUNTED:
-        acc = np.zeros(len(grid))
-        if col in b.columns:  # "estimated" exists once the rollups count estimated slots
-            np.add.at(acc, idx[ok], np.asarray(b.columns[col], dtype=np.float64)[sel][ok])
-        out[col] = acc
-    return out
-
-
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Overlapping or touching windows joined, so contiguous periods cost one read."""
     out: list[list[int]] = []
@@ -202,14 +187,10 @@ def bar_sets(
     homes = [np.zeros(len(g), np.int64) for g, _ in grids]
     counted = [0] * len(windows)
     for iid in ids:
-        batches = [(s, e, store.read_rollups(iid, res, s, e)) for s, e in _merge(windows)]
-        for k, ((ws, we), (grid, _)) in enumerate(zip(windows, grids, strict=True)):
-            for s, e, b in batches:
-                if s <= ws and we <= e:
-                    part = _sums(b, grid, ws, we)
-                    break
-            for c, v in part.items():
-                acc[k][c] += v
+        parts = rollup_sums(store, iid, _merge(windows), windows, [g for g, _ in grids], res)
+        for k, part in enumerate(parts or ()):
+            for c in COUNTED:
+                acc[k][c] += part[c]
             homes[k] += part["n"] > 0
             counted[k] += bool(part["n"].sum() > 0)
     out = []
@@ -257,7 +238,8 @@ def _stored_group(
     t_now: int,
 ) -> list[Bars] | None:
     """Bars of a group from its own rollups; None when they do not count homes."""
-    sums = stored_sums(store, group_id, _merge(windows), windows, [g for g, _ in grids], res)
+    grid_of = [g for g, _ in grids]
+    sums = rollup_sums(store, group_id, _merge(windows), windows, grid_of, res, counts=True)
     if sums is None:
         return None
     out = []
@@ -389,14 +371,19 @@ class Tariff:
         )
 
 
-def _local_hours(ts: np.ndarray, tz: ZoneInfo) -> np.ndarray:
-    """Local hour of day of each ts (the UTC offset looked up once per distinct hour)."""
+@lru_cache(maxsize=100_000)
+def _hour_offset(hour: int, tz: ZoneInfo) -> int:
+    """UTC offset [s] in ``tz`` of a UTC hour [epoch h]; cached, since pricing a year looks
+    up its 8760 hours for every home and every period compared."""
     from datetime import datetime
 
+    return int(datetime.fromtimestamp(hour * 3600, tz).utcoffset().total_seconds())
+
+
+def _local_hours(ts: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """Local hour of day of each ts (the UTC offset looked up once per distinct hour)."""
     hours, inv = np.unique(ts // 3600, return_inverse=True)
-    offs = np.array(
-        [int(datetime.fromtimestamp(int(h) * 3600, tz).utcoffset().total_seconds()) for h in hours]
-    )[inv]
+    offs = np.array([_hour_offset(h, tz) for h in hours.tolist()], dtype=np.int64)[inv]
     return ((ts + offs) % 86400) // 3600
 
 

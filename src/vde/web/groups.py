@@ -62,19 +62,21 @@ def window_sums(batch: RollupBatch, grid: np.ndarray, lo: int, hi: int) -> dict[
     return out
 
 
-def stored_sums(
+def rollup_sums(
     store: Store,
-    group_id: str,
+    installation_id: str,
     reads: list[tuple[int, int]],
     windows: list[tuple[int, int]],
     grids: list[np.ndarray],
     resolution_s: int,
+    *,
+    counts: bool = False,
 ) -> list[dict[str, np.ndarray]] | None:
-    """A group's rollups of ``resolution_s`` summed into the bars of each window
-    (:func:`window_sums`), read once per range of ``reads`` (which cover the windows);
-    None when they do not count homes."""
-    batches = [(s, e, store.read_rollups(group_id, resolution_s, s, e)) for s, e in reads]
-    if not all(counted(b) for _, _, b in batches):
+    """An installation's rollups of ``resolution_s`` summed into the bars of each window
+    (:func:`window_sums`), read once per range of ``reads`` (which cover the windows).
+    ``counts``: a group's, None when they do not count homes."""
+    batches = [(s, e, store.read_rollups(installation_id, resolution_s, s, e)) for s, e in reads]
+    if counts and not all(counted(b) for _, _, b in batches):
         return None
     out = []
     for (ws, we), grid in zip(windows, grids, strict=True):
