@@ -1,8 +1,10 @@
 """Sharded sync on both backends, with the simulator over HTTP.
 
-2 worker processes store exactly what 1 process stores; a worker SIGKILLed mid-run has
-its shards taken over by the next; installation power is recomputed under one lease per
-installation and its pending marks survive until it is done.
+2 worker processes store exactly what 1 process stores, and recompute each installation
+exactly once; an installation's power is recomputed as soon as the shards of its sensors
+are done, not after the round; a worker SIGKILLed mid-run has its shards taken over by
+the next; installation power is recomputed under one lease per installation and its
+pending marks survive until it is done.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from vde.sync.shards import (
     PENDING,
     Shard,
     arun_worker,
+    needed_shards,
     pending_installations,
     recompute_pending,
     shard_of,
@@ -78,13 +81,51 @@ def test_two_workers_store_what_one_stores(store_url, tmp_path):
     out = json.loads(res.stdout)
     assert out["workers"] == 2 and out["worker_exit_codes"] == [0, 0]
     ids = [s["sensor_id"] for s in out["sensor_reports"]]
+    # the workers' own log lines: which installation each recomputed, and when
+    events = [json.loads(ln) for ln in res.stderr.decode().splitlines() if ln.startswith("{")]
+    recomputed = [e["installation_id"] for e in events if e["event"] == "power_recomputed"]
     with open_store(store_url) as s:
         cfg = s.load_config()
         assert sorted(ids) == sorted(cfg.sensors())  # every sensor once, by one worker
         assert out["installations"] == len(cfg.installations())
+        # every installation recomputed exactly once over both workers
+        assert sorted(recomputed) == sorted(cfg.installations())
+        assert out["power_recomputes"] == len(cfg.installations())
         got = snapshot(s, cfg)
         assert not pending_installations(s)  # every installation's power was recomputed
     assert got == _clean_run(tmp_path, f)
+
+
+def test_power_starts_as_soon_as_the_shards_of_its_sensors_are_done(store_url, tmp_path):
+    f = Fleet.generate(homes=3, seed=4, start_ts=T0, now_ts=T0 + 4 * H)
+    _prepare(store_url, f)
+    n = 6
+    with open_store(store_url) as s:
+        cfg = s.load_config()
+        needed = needed_shards(cfg, n)
+
+        async def go():
+            with serve_in_thread(f) as srv:
+                async with FluksoClient(srv.url, retries=3, backoff=0.01) as client:
+                    from vde.settings import load_settings
+
+                    settings = load_settings(
+                        database=store_url,
+                        flukso_api_url=srv.url,
+                        block_cache=str(tmp_path / "b.sqlite"),
+                        sync_shards=n,
+                    )
+                    return await arun_worker(s, settings, now_ts=f.now, client=client)
+
+        rep = asyncio.run(go())
+        assert rep.ok and set(rep.installations) == set(cfg.installations())
+        # one worker takes the shards in order 0..n-1: an installation is recomputed
+        # right after the last shard holding one of its sensors, not at the round's end
+        for inst, item in rep.installations.items():
+            assert item["shards_done"] == f"{max(needed[inst]) + 1}/{n}", inst
+        assert any(max(ks) + 1 < n for ks in needed.values())  # some before the end
+        assert not pending_installations(s)
+        assert snapshot(s, cfg) == _clean_run(tmp_path, f)
 
 
 @pytest.mark.slow

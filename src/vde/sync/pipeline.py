@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vde.errors import FluksoError, LockedError, NotFoundError
+from vde.errors import FluksoError, LockedError, NotFoundError, StorageError
 from vde.flukso import FluksoClient
 from vde.logs import get_logger
 from vde.models import ConfigVersion, RawSeries, SyncState
@@ -51,6 +51,11 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 LOCK_TTL_S = 600
+#: a sensor's writes are tried this many times on store errors before it is reported failed
+SENSOR_STORE_ATTEMPTS = 5
+#: first pause after a store error, doubled each time up to the cap [s]
+STORE_RETRY_PAUSE_S = 0.5
+STORE_RETRY_PAUSE_MAX_S = 8.0
 #: raw rows kept in memory between writing them and computing installation power (~16 B each)
 FRESH_ROWS_BUDGET = 6_000_000
 
@@ -110,11 +115,49 @@ class _Run:
         rep.issues = len(series.issues)
         rep.fetched_points = len(series)
         rep.blocks_downloaded = series.blocks_downloaded
-        # in the loop's thread: a worker thread would fight the loop for the GIL on every
-        # row SQLite binds (measured: writes several times slower), for little overlap
-        self._process(plan, series.ts, series.counter_wh, series.rid, rep, state)
+        fetched = dict(vars(rep))
+        for attempt in range(1, SENSOR_STORE_ATTEMPTS + 1):
+            try:
+                # in the loop's thread: a worker thread would fight the loop for the GIL on
+                # every row SQLite binds (measured: writes several times slower)
+                self._process(plan, series.ts, series.counter_wh, series.rid, rep, state)
+                break
+            except StorageError as exc:
+                # a write refused (database locked past its timeout, a replica timing out):
+                # every write is idempotent, so the sensor's work is done again after a
+                # pause; one that keeps failing is reported and the others go on
+                self._forget_fresh(plan.sensor_id)
+                rep = SensorReport(**fetched)
+                state = SyncState(**vars(plan.state))
+                state.last_attempt_ts = self.now
+                if attempt == SENSOR_STORE_ATTEMPTS:
+                    rep.ok, rep.reason = False, f"store error: {exc}"
+                    state.last_error = rep.reason[:300]
+                    self.new_states[plan.sensor_id] = state
+                    log.error(
+                        "sync_sensor_store_failed",
+                        sensor_id=plan.sensor_id,
+                        attempts=attempt,
+                        reason=str(exc),
+                    )
+                    return rep
+                pause = min(STORE_RETRY_PAUSE_S * 2 ** (attempt - 1), STORE_RETRY_PAUSE_MAX_S)
+                log.warning(
+                    "sync_store_retry",
+                    sensor_id=plan.sensor_id,
+                    attempt=attempt,
+                    pause_s=pause,
+                    reason=str(exc),
+                )
+                await asyncio.sleep(pause)
         self.refresh_lock()
         return rep
+
+    def _forget_fresh(self, sid: str) -> None:
+        """Drop the rows kept in memory for ``sid``: after a failed write they may not be
+        what is stored (the ranges it touched stay: power follows what is stored)."""
+        for _, _, rows in self.fresh.pop(sid, []):
+            self.fresh_rows -= len(rows)
 
     def _process(self, plan, ts, counter, rid, rep: SensorReport, state: SyncState) -> None:
         t0 = time.perf_counter()

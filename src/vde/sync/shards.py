@@ -13,17 +13,25 @@ The sensors are cut into ``sync_shards`` shards by a stable hash of their id. On
 2. a shard whose lease holder died is taken over: at once when the holder was a process
    of this host (pid gone), after the lease TTL otherwise. Work redone by the taker is
    idempotent (the holder never wrote the resume points);
-3. once every shard of the round is done, which is when the last sensor of every
-   installation is, workers recompute installation power and rollups: each installation
-   under its own lease (``power:<installation>``), so never twice at once; its pending
-   marks are deleted only after the recompute, so a crash leaves them for the next worker
-   or the next round, never missed.
+3. an installation's power and rollups are recomputed as soon as every shard holding one
+   of its sensors is done in the round (its sensors' last windows are written), by
+   whichever worker sees it first: the one that finished its last shard, or one waiting
+   for shards. It goes under the installation's own lease (``power:<installation>``), so
+   never twice at once, and the pending marks are checked again under the lease and
+   deleted only after the recompute: a worker that comes second finds none and does
+   nothing; a crash leaves them for the next worker or the next round, never missed
+   (once all shards are done, a last pass recomputes whatever marks are left, of this
+   round or of an earlier one).
+
+Store errors (a write refused, a quorum read timing out while a replica is down) are
+retried with exponential backoff: per sensor inside the pipeline (a sensor that still
+fails is reported failed, the others go on), per shard and per recompute here, up to
+``MAX_STORAGE_FAILURES`` per worker before the worker gives up and reports the error.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -33,29 +41,49 @@ from vde.flukso import FluksoClient
 from vde.logs import get_logger
 from vde.settings import Settings
 from vde.storage.base import Store
-from vde.sync.recompute import day_chunks, recompute_range
 from vde.sync.report import SyncReport
 from vde.sync.retention import prune
-from vde.sync.windows import merge_ranges
-from vde.timeutil import iso_utc
+from vde.sync.shard_power import (
+    PENDING,
+    POWER_LOCK_TTL_S,
+    RoundPower,
+    needed_shards,
+    pending_installations,
+    recompute_installation,
+    recompute_pending,
+    shard_of,
+)
 from vde.timeutil import now_ts as wall_now
 
 log = get_logger(__name__)
 
-PENDING = "power-pending:"
+__all__ = [
+    "PENDING",
+    "POWER_LOCK_TTL_S",
+    "RoundPower",
+    "Shard",
+    "arun_worker",
+    "merge_reports",
+    "needed_shards",
+    "pending_installations",
+    "recompute_installation",
+    "recompute_pending",
+    "run_periodic",
+    "run_worker",
+    "shard_of",
+]
+
 ROUND = "sync-round:"
-POWER_LOCK_TTL_S = 600
 #: store errors (timeouts while a node is down) a worker rides out before it gives up
 MAX_STORAGE_FAILURES = 20
-RETRY_PAUSE_S = 2.0
+#: first pause after a store error, doubled on each failure up to the cap [s]
+RETRY_PAUSE_S = 0.5
+RETRY_PAUSE_MAX_S = 8.0
 #: done marks of rounds older than this are forgotten [s]
 ROUND_KEEP_S = 7 * 86400
-
-
-def shard_of(sensor_id: str, shards: int) -> int:
-    """Shard [0, shards) of a sensor: the same in every process and on every machine."""
-    digest = hashlib.sha1(sensor_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % int(shards)
+#: periodic rounds start this long after their instant, so every instance's clock has
+#: passed it [s]
+ROUND_START_DELAY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,55 +112,9 @@ class Shard:
             store.set_meta(key, json.dumps([[int(a), int(b)] for a, b in ranges]))
 
 
-def pending_installations(store: Store) -> dict[str, dict[str, list[tuple[int, int]]]]:
-    """installation -> {meta key: ranges} of power recomputes still to do."""
-    out: dict[str, dict[str, list[tuple[int, int]]]] = {}
-    for key, value in store.meta_items().items():
-        if key.startswith(PENDING):
-            inst = key[len(PENDING) :].rsplit(":", 2)[0]
-            out.setdefault(inst, {})[key] = [(int(a), int(b)) for a, b in json.loads(value)]
-    return out
-
-
-def recompute_pending(store: Store, report: SyncReport | None = None) -> int:
-    """Recompute every installation with pending ranges whose lease this process gets.
-
-    Returns how many installations this call recomputed. Installations leased by another
-    live process are left to it.
-    """
-    config = store.load_config()
-    if config is None:
-        raise NotFoundError("no configuration imported yet (run: vde config import PATH)")
-    done = 0
-    pending = pending_installations(store)
-    for inst in sorted(pending):
-        name = f"power:{inst}"
-        if not store.try_lock(name, POWER_LOCK_TTL_S):
-            continue
-        try:
-            # check again under the lease (another worker may have just done it); marks
-            # written since the scan above stay for the next call
-            keys = {k: v for k, v in pending[inst].items() if store.get_meta(k) is not None}
-            if not keys:
-                continue
-            ranges = merge_ranges([r for rs in keys.values() for r in rs])
-            item = {"rows": 0, "missing_slots": 0, "ranges": []}
-            rows = config.rows_of(inst)
-            for lo, hi in ranges:
-                for a, b in day_chunks(lo, hi):
-                    res = recompute_range(store, inst, rows, config.version_id, a, b)
-                    item["rows"] += res.rows
-                    item["missing_slots"] += res.missing_slots
-                    store.refresh_lock(name, POWER_LOCK_TTL_S)
-                item["ranges"].append([iso_utc(lo), iso_utc(hi)])
-            for key in keys:
-                store.set_meta(key, None)
-            if report is not None:
-                report.installations[inst] = item
-            done += 1
-        finally:
-            store.release_lock(name)
-    return done
+def backoff_s(failures: int) -> float:
+    """Pause [s] before retrying after ``failures`` consecutive store errors (>= 1)."""
+    return min(RETRY_PAUSE_S * 2 ** max(0, failures - 1), RETRY_PAUSE_MAX_S)
 
 
 def _forget_old_rounds(store: Store, round_ts: int) -> None:
@@ -152,12 +134,15 @@ async def arun_worker(
     client: FluksoClient | None = None,
     poll_s: float = 0.5,
     timeout_s: float = 3600.0,
+    wait_for_others: bool = True,
 ) -> SyncReport:
-    """One worker of a sharded round: sync free shards until all are done, then power.
+    """One worker of a sharded round: sync free shards, and installation power as it gets ready.
 
     ``now_ts`` is the round (every cooperating worker must get the same); ``shards``
     defaults to ``settings.sync_shards``. Returns this worker's part of the report
-    (merge the workers' parts with :func:`merge_reports`).
+    (merge the workers' parts with :func:`merge_reports`). ``wait_for_others`` False:
+    return as soon as no free shard is left, leaving those other workers hold (and the
+    power of their installations) to them, instead of waiting for the round to end.
     """
     from vde.sync.pipeline import arun_sync
 
@@ -169,17 +154,36 @@ async def arun_worker(
         raise NotFoundError("no configuration imported yet (run: vde config import PATH)")
     report = SyncReport(mode="auto", now_ts=now, config_version=config.version_id)
     store.set_retention(settings.raw_retention, settings.power_retention)
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"power": 0.0}
+    all_shards = [Shard(k, n, now) for k in range(n)]
+    power = RoundPower(store, config, n, now)
+    retry = _Retry()
+
+    def done_now() -> set[int]:
+        return {s.index for s in all_shards if store.get_meta(s.done_key) is not None}
+
+    async def power_step(done: set[int]) -> None:
+        t0 = time.perf_counter()
+        try:
+            power.step(done, report)
+            retry.ok()
+        except StorageError as exc:
+            # the marks stay until a recompute completes: the next step tries again
+            await retry.failed("power_recompute_retry", exc)
+        timings["power"] += time.perf_counter() - t0
+
     own = client is None
     if own:
         client = FluksoClient.from_settings(settings)
     deadline = time.monotonic() + timeout_s
-    failures = 0
+    finished = False
     try:
         while True:
-            todo = [Shard(k, n, now) for k in range(n)]
-            todo = [s for s in todo if store.get_meta(s.done_key) is None]
+            done = done_now()
+            await power_step(done)
+            todo = [s for s in all_shards if s.index not in done]
             if not todo:
+                finished = True
                 break
             progressed = False
             for shard in todo:
@@ -194,41 +198,52 @@ async def arun_worker(
                 except StorageError as exc:
                     # e.g. a replica died and is not yet marked down (a quorum read timed
                     # out): the shard is not done, its resume points unwritten; try again
-                    failures += 1
-                    log.warning(
-                        "sync_shard_retry",
-                        shard=shard.lock_name,
-                        failures=failures,
-                        reason=str(exc),
-                    )
-                    if failures > MAX_STORAGE_FAILURES:
-                        raise
-                    await asyncio.sleep(RETRY_PAUSE_S)
+                    await retry.failed("sync_shard_retry", exc, shard=shard.lock_name)
                     continue
+                retry.ok()
                 report.sensors.extend(part.sensors)
                 for k, v in part.timings.items():
                     timings[k] = timings.get(k, 0.0) + v
                 progressed = True
                 log.info("sync_shard_done", shard=shard.lock_name, sensors=len(part.sensors))
+                # installations whose last shard this was: their power now, not after the round
+                await power_step(done_now())
             if not progressed:
+                if not wait_for_others:
+                    break
                 if time.monotonic() > deadline:
                     raise LockedError("shards still leased by other workers; try again later")
                 await asyncio.sleep(poll_s)
     finally:
         if own:
             await client.aclose()
+    if finished:
+        await _end_of_round(store, settings, report, retry, timings, now)
+    report.sensors.sort(key=lambda r: r.sensor_id)
+    report.timings = {k: round(v, 3) for k, v in timings.items()}
+    report.elapsed_s = round(time.perf_counter() - started, 3)
+    log.info("sync_worker_done", **report.summary())
+    return report
+
+
+async def _end_of_round(
+    store: Store,
+    settings: Settings,
+    report: SyncReport,
+    retry: _Retry,
+    timings: dict[str, float],
+    now: int,
+) -> None:
+    """Every shard is done: leftover power marks, old round marks, retention."""
     t0 = time.perf_counter()
-    for attempt in range(MAX_STORAGE_FAILURES + 1):
+    while True:
         try:
+            # leftovers: installations another worker leased and left, earlier rounds' marks
             recompute_pending(store, report)
             break
         except StorageError as exc:
-            # the pending marks stay until a recompute completes: try again
-            if attempt == MAX_STORAGE_FAILURES:
-                raise
-            log.warning("power_recompute_retry", attempt=attempt + 1, reason=str(exc))
-            await asyncio.sleep(RETRY_PAUSE_S)
-    timings["power"] = timings.get("power", 0.0) + time.perf_counter() - t0
+            await retry.failed("power_recompute_retry", exc)
+    timings["power"] += time.perf_counter() - t0
     _forget_old_rounds(store, now)
     if settings.raw_retention or settings.power_retention:
         prune(
@@ -238,16 +253,65 @@ async def arun_worker(
             power_retention=settings.power_retention,
             now_ts=now,
         )
-    report.sensors.sort(key=lambda r: r.sensor_id)
-    report.timings = {k: round(v, 3) for k, v in timings.items()}
-    report.elapsed_s = round(time.perf_counter() - started, 3)
-    log.info("sync_worker_done", **report.summary())
-    return report
+
+
+class _Retry:
+    """Store errors of one worker: pause with exponential backoff, give up after too many."""
+
+    def __init__(self) -> None:
+        self.failures = 0  # in this worker, in all
+        self.streak = 0  # since the last success: sets the pause
+
+    def ok(self) -> None:
+        self.streak = 0
+
+    async def failed(self, event: str, exc: StorageError, **fields: object) -> None:
+        self.failures += 1
+        self.streak += 1
+        if self.failures > MAX_STORAGE_FAILURES:
+            log.error(event.replace("_retry", "_gave_up"), failures=self.failures, reason=str(exc))
+            raise exc
+        pause = backoff_s(self.streak)
+        log.warning(event, failures=self.failures, pause_s=pause, reason=str(exc), **fields)
+        await asyncio.sleep(pause)
 
 
 def run_worker(store: Store, settings: Settings, **kwargs) -> SyncReport:
     """Blocking wrapper of :func:`arun_worker`."""
     return asyncio.run(arun_worker(store, settings, **kwargs))
+
+
+def round_of(now: int, every: int) -> int:
+    """Round of a periodic sync at ``now``: the last multiple of ``every`` [UTC epoch s].
+
+    Instances on several machines with the same ``sync_every`` compute the same round
+    (their clocks agree to well under ``every``), so they split it through the leases.
+    """
+    return int(now) - int(now) % max(1, int(every))
+
+
+def seconds_to_next_round(every: float, now: float) -> float:
+    """Pause [s] until just after the next round instant (all instances tick together)."""
+    return float(every) - float(now) % float(every) + ROUND_START_DELAY_S
+
+
+def run_periodic(store: Store, settings: Settings) -> SyncReport:
+    """One sync of ``vde serve --sync-every``: a worker of the current round.
+
+    It takes the shards no other instance holds and returns when none is left, so
+    several ``vde serve`` processes on one database (on one machine or several) share
+    each round without overlap; the power of an installation is recomputed by whichever
+    finishes its last shard.
+    """
+    every = int(settings.sync_every or 0)
+    if every <= 0:
+        raise NotFoundError("sync_every is not set: no periodic sync to run")
+    return run_worker(
+        store,
+        settings,
+        now_ts=round_of(wall_now(), every),
+        wait_for_others=False,
+    )
 
 
 def merge_reports(parts: list[dict]) -> dict:
@@ -279,6 +343,8 @@ def merge_reports(parts: list[dict]) -> dict:
     ):
         out[key] = sum(s[field] for s in sensors)
     out["installations"] = len(insts)
+    # each installation once per round: recomputes by all workers (equal to installations)
+    out["power_recomputes"] = sum(len(p["installation_reports"]) for p in parts)
     out["power_rows"] = sum(i["rows"] for i in insts.values())
     out["elapsed_s"] = max(p["elapsed_s"] for p in parts)
     timings: dict[str, float] = {}

@@ -4,6 +4,11 @@ The first sync runs at start (a dashboard started after a pause shows fresh data
 then every ``sync_every``. Each run ends with one status line for the person watching the
 terminal (``vde.logs.status``), not a log line per sensor.
 
+A sync is a worker of the sharded round at the last multiple of ``sync_every``
+(``vde.sync.shards.run_periodic``), and later runs tick just after each multiple: several
+``vde serve`` instances on one database, on one machine or several, take the round's
+shards through leases in the store and split its work without overlap.
+
 A run never overlaps the previous one: when it is still going at the next tick, the tick is
 skipped (and logged). Failures are logged with their type and the loop goes on to the next
 tick: the next run retries the same work, so nothing is lost by skipping.
@@ -15,6 +20,7 @@ import asyncio
 import importlib
 import importlib.util
 import inspect
+import time as _time
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
@@ -59,17 +65,19 @@ class PeriodicTasks:
 
     def start(self) -> None:
         if self.settings.sync_every:
-            # the blocking run_sync (its own event loop, in a worker thread): store writes
-            # must never stall the dashboard's event loop
-            run_sync = _target("vde.sync.pipeline", "run_sync")
-            if run_sync is None:
-                log.warning("periodic_sync_unavailable", reason="vde.sync.pipeline missing")
+            # blocking (its own event loop, in a worker thread): store writes must never
+            # stall the dashboard's event loop
+            run_periodic = _target("vde.sync.shards", "run_periodic")
+            if run_periodic is None:
+                log.warning("periodic_sync_unavailable", reason="vde.sync.shards missing")
             else:
+                from vde.sync.shards import seconds_to_next_round
+
                 every = float(self.settings.sync_every)
                 self._spawn(
                     "sync",
-                    lambda: _announce_sync(run_sync(self.store, self.settings, progress=False)),
-                    lambda: every,
+                    lambda: _announce_sync(run_periodic(self.store, self.settings)),
+                    lambda: seconds_to_next_round(every, _time.time()),
                     first_wait=0.0,
                 )
         self._daily("alerts", "vde.alerts.run", "run_alerts", self.settings.alerts_at)
