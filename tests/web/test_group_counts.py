@@ -95,6 +95,11 @@ def test_group_shows_the_hours_a_home_lacks_a_sensor_with_one_home_less(client):
     assert s["members"] == 3 and s["resolution_s"] == 60
     i = GAP[0] * 60 + 30
     assert s["homes"][i] == 2 and s["homes"][i - 120] == 3 and s["p_cons"][i] is not None
+    # 8-s slots around the gap's start: 3 homes, then 2; the homes' own import and export
+    t = D0 + GAP[0] * 3600
+    s8 = _get(c, f"/api/installations/{GROUP}/series?start={t - 400}&end={t + 400}")
+    assert s8["resolution_s"] == 8 and s8["homes"] == [3] * 50 + [2] * 50
+    assert all(v >= 0 for v in s8["p_import"]) and all(v <= 0 for v in s8["p_export"])
     # a zoomed range (exact totals from the group's rows) says the same
     z = _get(c, f"/api/installations/{GROUP}/totals?start={D0 + 9 * 3600 + 8}&end={D0 + 11 * 3600}")
     assert z["homes"] == 2 and z["coverage"] == pytest.approx(2 / 3, abs=1e-3)
