@@ -19,7 +19,8 @@ waits of the overlapping fetches, resample, write, power; summed over workers), 
 the sync processes used per sensor, the peak RSS of the largest sync process, the
 simulator's CPU per sensor, and the load average of this shared machine before the run.
 Then the projection for a 5-minute cadence at 10,000 and 100,000 homes: workers needed
-(from the best incremental sensors/s per worker, half the cadence kept as margin) and,
+(from the best incremental sensors/s per worker, half the cadence kept as margin; and
+from the sync CPU per sensor, for workers with a core each) and,
 with ``--cassandra``, Cassandra nodes (from the measured write rate of raw rows into one
 node from one client, at RF 3).
 
@@ -231,6 +232,7 @@ def run(
             tls_arg = (tls_files[1], tls_files[1]) if tls_files else None
             with serve_in_thread(fleet, faults=Faults(latency=0.1), tls=tls_arg) as srv:
                 for backend in backends:
+                    fleet.now_ts = T0 + history_s  # every backend backfills the same history
                     tmp = Path(top) / f"{homes}-{backend}"
                     tmp.mkdir()
                     if backend == "sqlite":
@@ -260,6 +262,9 @@ def run(
 def _project(results: list[dict], cassandra: str | None) -> None:
     inc = [r for r in results if r.get("kind") == "incremental"]
     per_worker = max(r["sensors_per_s"] / r["workers"] for r in inc)
+    # what one worker does with a core of its own: the wall figure above is bound by
+    # the load of the machine it was measured on, the CPU per sensor much less so
+    per_core = 1000 / min(r["sync_cpu_ms_per_sensor"] for r in inc)
     sensors_per_home = inc[0]["sensors"] / inc[0]["homes"]
     print("\nscaling (incremental 5-min sync, sensors/s by workers):")
     for key in sorted({(r["backend"], r["homes"]) for r in inc}):
@@ -277,8 +282,13 @@ def _project(results: list[dict], cassandra: str | None) -> None:
         s = homes * sensors_per_home
         need = s / (CADENCE_S / 2)  # sensors/s
         workers = math.ceil(need / per_worker)
-        proj = {"homes": homes, "sensors": round(s), "workers": workers}
-        line = f"  {homes:,} homes ({s:,.0f} sensors): {workers} workers"
+        cores = math.ceil(need / per_core)
+        proj = {"homes": homes, "sensors": round(s), "workers": workers, "worker_cores": cores}
+        line = (
+            f"  {homes:,} homes ({s:,.0f} sensors): {workers} workers as measured, or"
+            f" {cores} workers with a core each ({per_core:.0f} sensors/s per core from the"
+            f" sync CPU per sensor)"
+        )
         if write_rate:
             rows_s = (s + homes) * ROWS_PER_SENSOR / (CADENCE_S / 2)  # raw + power rows
             nodes = max(3, math.ceil(rows_s * 3 / write_rate))
