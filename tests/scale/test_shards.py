@@ -14,15 +14,18 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
 from syncenv import cli_env, sim_env, snapshot
 from syncenv import prepare_store as _prepare
 
+from vde.errors import LockedError
 from vde.flukso import FluksoClient
 from vde.simulator import Faults, Fleet, serve_in_thread
 from vde.storage import open_store
@@ -197,6 +200,59 @@ def test_power_is_recomputed_under_one_lease_and_never_missed(store_url, tmp_pat
         assert not pending_installations(s)
         assert len(s.read_power(inst, 0, 2**40)) > 0
         assert snapshot(s, cfg) == _clean_run(tmp_path, f)
+    finally:
+        s.close()
+        other.close()
+
+
+def test_a_plain_sync_and_a_sharded_round_never_run_together(store_url, tmp_path):
+    f = Fleet.generate(homes=1, seed=5, start_ts=T0, now_ts=T0 + 2 * H)
+    _prepare(store_url, f)
+    s, other = open_store(store_url), open_store(store_url)
+    try:
+        with sim_env(s, tmp_path, f, sync_shards=4) as env:
+            # a sharded worker (another process) holds one shard: the plain sync is refused
+            assert other.try_lock(Shard(2, 4, f.now).lock_name, 600)
+            with pytest.raises(LockedError, match="sync-shard:2/4"):
+                env.sync()
+            assert s.try_lock("sync", 600)  # and it left no lease of its own behind
+            s.release_lock("sync")
+            other.release_lock(Shard(2, 4, f.now).lock_name)
+            # two plain syncs still exclude each other
+            assert other.try_lock("sync", 600)
+            with pytest.raises(LockedError):
+                env.sync()
+            other.release_lock("sync")
+            assert env.sync().ok
+    finally:
+        s.close()
+        other.close()
+
+
+def test_shards_cannot_be_claimed_while_a_plain_sync_runs(store_url, tmp_path):
+    f = Fleet.generate(homes=1, seed=6, start_ts=T0, now_ts=T0 + 2 * H)
+    _prepare(store_url, f)
+    s, other = open_store(store_url), open_store(store_url)
+    claimed: list[bool] = []
+    try:
+        with (
+            sim_env(s, tmp_path, f, faults=Faults(latency=0.3), sync_shards=4) as env,
+            capture_logs() as events,
+        ):
+
+            def claim_once_the_sync_runs() -> None:
+                deadline = time.monotonic() + 60
+                while not any(e["event"] == "sync_start" for e in list(events)):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                # the plain sync is fetching (0.3 s per request): try a worker's claim
+                claimed.append(other.try_lock(Shard(1, 4, f.now).lock_name, 600))
+
+            t = threading.Thread(target=claim_once_the_sync_runs, daemon=True)
+            t.start()
+            assert env.sync().ok
+            t.join(60)
+        assert claimed == [False]
     finally:
         s.close()
         other.close()

@@ -1,6 +1,7 @@
 """The sync pipeline: Flukso counters -> raw power -> installation power -> rollups.
 
-One run, under the store's ``sync`` lock:
+One run, under the store's ``sync`` lease and every shard's lease (so no sharded round of
+``vde.sync.shards`` runs beside it):
 
 1. plan, per distinct sensor of the current configuration, the windows to (re)compute:
    *incremental* from the stored resume point (or *new*: from its start date, bounded by
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,10 +66,15 @@ class _Run:
     """State of one sync run (shared by the per-sensor tasks)."""
 
     def __init__(
-        self, store: Store, config: ConfigVersion, settings: Settings, now: int, lock: str = "sync"
+        self,
+        store: Store,
+        config: ConfigVersion,
+        settings: Settings,
+        now: int,
+        locks: tuple[str, ...] = ("sync",),
     ):
         self.store = store
-        self.lock_name = lock
+        self.lock_names = locks
         self.config = config
         self.settings = settings
         self.now = now
@@ -81,7 +88,8 @@ class _Run:
 
     def refresh_lock(self) -> None:
         if time.monotonic() - self.lock_refreshed > LOCK_TTL_S / 4:
-            self.store.refresh_lock(self.lock_name, LOCK_TTL_S)
+            for name in self.lock_names:
+                self.store.refresh_lock(name, LOCK_TTL_S)
             self.lock_refreshed = time.monotonic()
 
     async def sensor(self, client: FluksoClient, plan: SensorPlan) -> SensorReport:
@@ -361,8 +369,18 @@ async def arun_sync(
     started = time.perf_counter()
     # Cassandra writes 8-s rows with a TTL from these (vde.sync.retention)
     store.set_retention(settings.raw_retention, settings.power_retention)
-    lock = "sync" if shard is None else shard.lock_name
-    with store.lock(lock, LOCK_TTL_S):
+    if shard is None:
+        from vde.sync.shards import Shard
+
+        # every shard's lease too: no sharded round (vde sync --workers, vde serve
+        # --sync-every) may run beside this one, nor this one beside a round
+        n = settings.sync_shards
+        locks = ("sync", *(Shard(k, n, now).lock_name for k in range(n)))
+    else:
+        locks = (shard.lock_name,)
+    with ExitStack() as held:
+        for name in locks:
+            held.enter_context(store.lock(name, LOCK_TTL_S))
         # a worker may take the lease just after another finished the shard: done is done
         if shard is not None and store.get_meta(shard.done_key) is not None:
             raise LockedError(f"{shard.lock_name} is already done in this round")
@@ -381,7 +399,7 @@ async def arun_sync(
         )
         if shard is not None:
             plans = [p for p in plans if shard.owns(p.sensor_id)]
-        run = _Run(store, config, settings, now, lock)
+        run = _Run(store, config, settings, now, locks)
         log.info("sync_start", mode=report.mode, sensors=len(plans), now=iso_utc(now))
         own = client is None
         if own:
