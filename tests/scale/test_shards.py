@@ -118,11 +118,11 @@ def test_power_starts_as_soon_as_the_shards_of_its_sensors_are_done(store_url, t
                         block_cache=str(tmp_path / "b.sqlite"),
                         sync_shards=n,
                     )
-                    return await arun_worker(s, settings, now_ts=f.now, client=client)
+                    return await arun_worker(s, settings, now_ts=f.now, client=client, in_flight=1)
 
         rep = asyncio.run(go())
         assert rep.ok and set(rep.installations) == set(cfg.installations())
-        # one worker takes the shards in order 0..n-1: an installation is recomputed
+        # one worker takes the shards one at a time, in order 0..n-1: an installation is recomputed
         # right after the last shard holding one of its sensors, not at the round's end
         for inst, item in rep.installations.items():
             assert item["shards_done"] == f"{max(needed[inst]) + 1}/{n}", inst

@@ -3,7 +3,7 @@
 The sensors are cut into ``sync_shards`` shards by a stable hash of their id. One sync
 *round* (the ``now`` every cooperating worker was given) goes:
 
-1. a worker claims a shard by taking its lease (``sync-shard:K/N`` in the store's locks
+1. a worker claims a shard (``SHARDS_IN_FLIGHT`` at once) by taking its lease (``sync-shard:K/N`` in the store's locks
    table: a Cassandra LWT, SQLite's locks table on one machine) and syncs the shard's
    sensors with the ordinary pipeline (:func:`vde.sync.pipeline.arun_sync` with
    ``shard=``), renewing the lease as it goes. Instead of recomputing installation power
@@ -84,6 +84,9 @@ ROUND_KEEP_S = 7 * 86400
 #: periodic rounds start this long after their instant, so every instance's clock has
 #: passed it [s]
 ROUND_START_DELAY_S = 1.0
+#: shards a worker syncs at once: while one waits for its slowest sensors, the next one
+#: already fetches (one at a time left the connections idle at every shard's tail)
+SHARDS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ async def arun_worker(
     poll_s: float = 0.5,
     timeout_s: float = 3600.0,
     wait_for_others: bool = True,
+    in_flight: int = SHARDS_IN_FLIGHT,
 ) -> SyncReport:
     """One worker of a sharded round: sync free shards, and installation power as it gets ready.
 
@@ -143,6 +147,7 @@ async def arun_worker(
     (merge the workers' parts with :func:`merge_reports`). ``wait_for_others`` False:
     return as soon as no free shard is left, leaving those other workers hold (and the
     power of their installations) to them, instead of waiting for the round to end.
+    ``in_flight``: shards synced at once (1: strictly one after another, in order).
     """
     from vde.sync.pipeline import arun_sync
 
@@ -177,24 +182,42 @@ async def arun_worker(
         client = FluksoClient.from_settings(settings)
     deadline = time.monotonic() + timeout_s
     finished = False
+    running: dict[int, asyncio.Task] = {}
+    elsewhere: set[int] = set()  # leased by another live worker: skipped until the next poll
     try:
         while True:
             done = done_now()
             await power_step(done)
-            todo = [s for s in all_shards if s.index not in done]
-            if not todo:
-                finished = True
-                break
-            progressed = False
-            for shard in todo:
-                if store.get_meta(shard.done_key) is not None:
-                    continue
-                try:
-                    part = await arun_sync(
+            free = [
+                s
+                for s in all_shards
+                if s.index not in done and s.index not in running and s.index not in elsewhere
+            ]
+            if not free and not running:
+                if len(done) == n:
+                    finished = True
+                    break
+                if not wait_for_others:
+                    break
+                if time.monotonic() > deadline:
+                    raise LockedError("shards still leased by other workers; try again later")
+                await asyncio.sleep(poll_s)
+                elsewhere.clear()
+                continue
+            for shard in free[: max(0, in_flight - len(running))]:
+                running[shard.index] = asyncio.create_task(
+                    arun_sync(
                         store, settings, now_ts=now, progress=False, client=client, shard=shard
                     )
+                )
+            ended, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+            for index in [k for k, t in running.items() if t in ended]:
+                shard = all_shards[index]
+                try:
+                    part = running.pop(index).result()
                 except LockedError:
-                    continue  # another live worker has it
+                    elsewhere.add(index)  # another live worker has it, or it is done
+                    continue
                 except StorageError as exc:
                     # e.g. a replica died and is not yet marked down (a quorum read timed
                     # out): the shard is not done, its resume points unwritten; try again
@@ -204,17 +227,14 @@ async def arun_worker(
                 report.sensors.extend(part.sensors)
                 for k, v in part.timings.items():
                     timings[k] = timings.get(k, 0.0) + v
-                progressed = True
                 log.info("sync_shard_done", shard=shard.lock_name, sensors=len(part.sensors))
-                # installations whose last shard this was: their power now, not after the round
-                await power_step(done_now())
-            if not progressed:
-                if not wait_for_others:
-                    break
-                if time.monotonic() > deadline:
-                    raise LockedError("shards still leased by other workers; try again later")
-                await asyncio.sleep(poll_s)
+            # the loop's next power step recomputes the installations whose last shard
+            # this was: their power now, not after the round
     finally:
+        for task in running.values():
+            task.cancel()
+        if running:
+            await asyncio.gather(*running.values(), return_exceptions=True)
         if own:
             await client.aclose()
     if finished:
