@@ -61,6 +61,24 @@ def _clean_run(tmp_path: Path, fleet: Fleet) -> dict:
         clean.close()
 
 
+def _one_worker(store, store_url, tmp_path, fleet, *, shards, **kwargs):
+    """One in-process worker of the fleet's round, over the simulator."""
+    from vde.settings import load_settings
+
+    async def go():
+        with serve_in_thread(fleet) as srv:
+            async with FluksoClient(srv.url, retries=3, backoff=0.01) as client:
+                settings = load_settings(
+                    database=store_url,
+                    flukso_api_url=srv.url,
+                    block_cache=str(tmp_path / "b.sqlite"),
+                    sync_shards=shards,
+                )
+                return await arun_worker(store, settings, now_ts=fleet.now, client=client, **kwargs)
+
+    return asyncio.run(go())
+
+
 def test_shards_split_sensors_without_overlap():
     ids = [f"{i:032x}" for i in range(400)]
     for n in (1, 3, 16):
@@ -107,20 +125,7 @@ def test_power_starts_as_soon_as_the_shards_of_its_sensors_are_done(store_url, t
         cfg = s.load_config()
         needed = needed_shards(cfg, n)
 
-        async def go():
-            with serve_in_thread(f) as srv:
-                async with FluksoClient(srv.url, retries=3, backoff=0.01) as client:
-                    from vde.settings import load_settings
-
-                    settings = load_settings(
-                        database=store_url,
-                        flukso_api_url=srv.url,
-                        block_cache=str(tmp_path / "b.sqlite"),
-                        sync_shards=n,
-                    )
-                    return await arun_worker(s, settings, now_ts=f.now, client=client, in_flight=1)
-
-        rep = asyncio.run(go())
+        rep = _one_worker(s, store_url, tmp_path, f, shards=n, in_flight=1)
         assert rep.ok and set(rep.installations) == set(cfg.installations())
         # one worker takes the shards one at a time, in order 0..n-1: an installation is recomputed
         # right after the last shard holding one of its sensors, not at the round's end
@@ -175,20 +180,7 @@ def test_power_is_recomputed_under_one_lease_and_never_missed(store_url, tmp_pat
         # another process is recomputing ``inst``: this worker leaves it alone
         assert other.try_lock(f"power:{inst}", 600)
 
-        async def go():
-            with serve_in_thread(f) as srv:
-                async with FluksoClient(srv.url, retries=3, backoff=0.01) as client:
-                    from vde.settings import load_settings
-
-                    settings = load_settings(
-                        database=store_url,
-                        flukso_api_url=srv.url,
-                        block_cache=str(tmp_path / "b.sqlite"),
-                        sync_shards=3,
-                    )
-                    return await arun_worker(s, settings, now_ts=f.now, client=client)
-
-        rep = asyncio.run(go())
+        rep = _one_worker(s, store_url, tmp_path, f, shards=3)
         assert rep.ok and inst not in rep.installations
         left = pending_installations(s)
         assert list(left) == [inst] and all(k.startswith(PENDING) for k in left[inst])
