@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
@@ -59,6 +60,8 @@ def test_estimate_measures_sqlite_and_caps_by_retention(tmp_path):
     assert table.exit_code == 0 and "power_rollup" in table.stdout and "SQLite" in table.stdout
 
 
+# the CLI over prune; prune on Cassandra: tests/scale/test_retention.py
+@pytest.mark.backends("sqlite")
 def test_prune_cli_and_sensors_per_home_from_the_configuration(store_url, tmp_path):
     f = Fleet.generate(homes=2, seed=7, start_ts=T0, now_ts=T0 + 2 * DAY + 3600)
     with open_store(store_url) as store:

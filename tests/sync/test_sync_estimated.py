@@ -28,6 +28,8 @@ def stored_share(env) -> float:
     return got / true
 
 
+# estimated flags on both backends: tests/storage/test_estimated.py
+@pytest.mark.backends("sqlite")
 def test_defective_blocks_keep_every_proven_wh(store, tmp_path):
     f = fleet(now=T0 + 3 * DAY)
     with sim_env(store, tmp_path, f, DEFECTS) as env:
@@ -56,6 +58,8 @@ def test_defective_blocks_keep_every_proven_wh(store, tmp_path):
         assert n_est > 0
 
 
+# the block cache is a file of its own, whatever the store
+@pytest.mark.backends("sqlite")
 def test_a_retry_never_downloads_a_block_that_cannot_change(store, tmp_path):
     f = fleet(now=T0 + 2 * DAY)
     with sim_env(store, tmp_path, f, DEFECTS) as env:

@@ -1,5 +1,5 @@
 """A group whose home lacks a sensor for some hours, from raw power through ``recompute`` to
-the API, on both backends: the group's slots stay, counting N-1 homes, read from the
+the API: the group's slots stay, counting N-1 homes, read from the
 group's own stored power and rollups (and from its homes for rows that do not count them)."""
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from vde.timeutil import local_day_bounds, now_ts
 from vde.web.auth import set_password, set_role
 
 from .conftest import login, make_app
+
+# the web reads; the counts' storage on both backends is tests/storage/test_group_power.py
+pytestmark = pytest.mark.backends("sqlite")
 
 DAY = date(2026, 5, 12)
 D0, D1 = local_day_bounds(DAY)
