@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sharing_support import T0, write_community
+from tests.web.conftest import login
 
 from vde.accounts import set_password
 from vde.settings import Settings
@@ -29,19 +30,6 @@ pytestmark = pytest.mark.backends("sqlite")
 
 PASSWORD = "a-long-secret-42"
 DAY = date(2025, 11, 28)  # T0's local day (the run covers two UTC days)
-
-
-def _login(client: TestClient, user: str) -> None:
-    page = client.get("/login").text
-    marker = 'name="csrf-token" content="'
-    i = page.index(marker) + len(marker)
-    token = page[i : page.index('"', i)]
-    r = client.post(
-        "/login",
-        data={"login": user, "password": PASSWORD, "csrf_token": token, "next": "/"},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
 
 
 def _stored_kwh(store: Store, home: str, start: int, end: int) -> float:
@@ -67,7 +55,7 @@ def test_bars_from_neighbours_add_up_to_the_stored_run(
     store.replace_access([("c3", "C3"), ("c3", "C2")])
     set_password(store, "c3", PASSWORD)
     with TestClient(create_app(store, settings)) as client:
-        _login(client, "c3")
+        login(client, "c3", PASSWORD)
         for home, period, day in [
             ("C3", "day", DAY),
             ("C3", "month", DAY),

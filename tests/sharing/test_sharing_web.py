@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sharing_support import T0, write_community
+from tests.web.conftest import login
 
 from vde.accounts import set_password, set_role
 from vde.settings import Settings
@@ -34,24 +35,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         c = write_community(store)
         sh.run(store, settings, "CDBZ01", T0, c.end)
         store.replace_access([("c1", "C1"), ("c1", "CDBZ01"), ("p1", "P1")])
-        for login in ("c1", "p1", "root"):
-            set_password(store, login, PASSWORD)
+        for user in ("c1", "p1", "root"):
+            set_password(store, user, PASSWORD)
         set_role(store, "root", "admin")
         yield create_app(store, settings)
-
-
-def _login(client: TestClient, user: str) -> TestClient:
-    page = client.get("/login").text
-    marker = 'name="csrf-token" content="'
-    i = page.index(marker) + len(marker)
-    token = page[i : page.index('"', i)]
-    r = client.post(
-        "/login",
-        data={"login": user, "password": PASSWORD, "csrf_token": token, "next": "/"},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-    return client
 
 
 @pytest.fixture
@@ -61,7 +48,7 @@ def client(app) -> Iterator[TestClient]:
 
 
 def test_admin_sees_every_member_by_id(client: TestClient) -> None:
-    _login(client, "root")
+    login(client, "root", PASSWORD)
     data = client.get("/api/sharing/CDBZ01?month=2025-11").json()
     assert data["period"]["shared_kwh"] == pytest.approx(4.0)  # 32 producing quarters in Nov
     rows = {r["member"]: r for r in data["members"]}
@@ -74,7 +61,7 @@ def test_admin_sees_every_member_by_id(client: TestClient) -> None:
 
 
 def test_member_sees_own_statement_and_anonymised_neighbours(client: TestClient) -> None:
-    _login(client, "c1")
+    login(client, "c1", PASSWORD)
     data = client.get("/api/sharing/CDBZ01?month=2025-11").json()
     members = data["members"]
     assert members[0]["member"] == "C1" and members[0]["own"] is True
@@ -94,14 +81,14 @@ def test_member_sees_own_statement_and_anonymised_neighbours(client: TestClient)
 
 def test_other_members_and_anonymous_get_nothing(client: TestClient) -> None:
     assert client.get("/api/sharing/CDBZ01").status_code == 401
-    _login(client, "p1")
+    login(client, "p1", PASSWORD)
     assert client.get("/api/sharing/CDBZ01?month=2025-11").status_code == 404
     assert client.get("/api/sharing/P1?month=2025-11").status_code == 404  # a home
     assert client.get("/sharing/CDBZ01?month=2025-11").status_code == 404
 
 
 def test_a_home_sees_what_it_received_per_day(client: TestClient) -> None:
-    _login(client, "c1")
+    login(client, "c1", PASSWORD)
     data = client.get("/api/sharing/home/C1?month=2025-11").json()
     (community,) = data["communities"]
     assert community["community"] == "CDBZ01"
